@@ -1,0 +1,590 @@
+"""Datasets for neuromorph experiments, loaded as flat float32 numpy arrays.
+
+Every loader returns a :class:`Dataset` whose inputs are flattened images (or feature vectors) of shape
+``(n, d)`` in float32 and whose labels are int64 of shape ``(n,)``.  Circuits consume numpy or torch
+arrays of that shape, so nothing here depends on torch's ``DataLoader``.
+
+Where the data comes from
+-------------------------
+* ``mnist``, ``fashion_mnist``, ``kmnist``: raw idx files (gzip or plain) parsed here with numpy.  They
+  are looked for in ``root`` (default: ``$NEUROMORPH_DATA``, else ``~/.neuromorph/data``), first in the
+  torchvision layout ``<root>/<TorchvisionClass>/raw/`` and then directly in ``<root>``; Fashion-MNIST is
+  also found in ``/usr/share/datasets/fashion-mnist`` (Debian package ``dataset-fashion-mnist``).  Only
+  with ``download=True`` is torchvision asked to fetch them.
+* ``cifar10``, ``cifar100``: the python-pickle batches torchvision also uses
+  (``<root>/cifar-10-batches-py/``, ``<root>/cifar-100-python/``; fine labels for CIFAR-100).
+* ``digits``: scikit-learn's bundled 8x8 digits (offline), split 1437/360 stratified by ``seed``.
+* ``moons``: scikit-learn's two moons, noise 0.1.
+* ``latent_mixture``: a synthetic 5-class Gaussian mixture in a 2-D latent space, embedded in 16-D by a
+  fixed random linear map (see :func:`_latent_mixture`).
+
+Everything is deterministic for a given ``seed``.  Nothing is cached between calls: a loader reads the
+files each time (MNIST-sized data takes about a second).
+
+The CIFAR pickles are unpickled, which can run code: only point ``root`` at files you trust.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import ConfigError, DataUnavailableError, ShapeError
+
+__all__ = [
+    "Dataset",
+    "DATASETS",
+    "SCALES",
+    "DATA_ENV_VAR",
+    "DEFAULT_DATA_DIR",
+    "DEBIAN_FASHION_MNIST_DIR",
+    "default_data_root",
+    "load_dataset",
+    "one_hot",
+    "batches",
+]
+
+DATASETS = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "digits", "moons", "latent_mixture")
+
+SCALES = ("unit", "symmetric", "cifar_3std", "cifar_std")
+
+DATA_ENV_VAR = "NEUROMORPH_DATA"
+DEFAULT_DATA_DIR = "~/.neuromorph/data"
+# Module-level so tests (and unusual installs) can point it elsewhere; read at call time.
+DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+# CIFAR channel statistics.  "cifar_3std" is what CorInfoMax's reference code normalises with (three
+# times the usual std, which keeps inputs mostly inside [-1, 1]); "cifar_std" is the plain per-channel std.
+_CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+_CIFAR_STD = {
+    "cifar_3std": (3 * 0.2023, 3 * 0.1994, 3 * 0.2010),
+    "cifar_std": (0.247, 0.243, 0.261),
+}
+
+_IDX_FILES = {
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
+}
+_TORCHVISION_CLASS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}
+_PRETTY = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "KMNIST",
+           "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+_CIFAR = {
+    # name: (folder, train files, test files, label key, n_classes)
+    "cifar10": ("cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",),
+                "labels", 10),
+    "cifar100": ("cifar-100-python", ("train",), ("test",), "fine_labels", 100),
+}
+
+# Aliases after lower-casing and dropping '-', '_', ' ' and '.'.
+_ALIASES = {
+    "mnist": "mnist",
+    "fashionmnist": "fashion_mnist", "fmnist": "fashion_mnist", "fashion": "fashion_mnist",
+    "kmnist": "kmnist", "kuzushijimnist": "kmnist",
+    "cifar10": "cifar10",
+    "cifar100": "cifar100",
+    "digits": "digits", "sklearndigits": "digits",
+    "moons": "moons", "twomoons": "moons",
+    "latentmixture": "latent_mixture",
+}
+
+_SYNTHETIC_DEFAULT_SIZES = (1000, 500)
+
+# latent_mixture constants: the task (centres and embedding) is fixed; `seed` only draws the samples.
+_LATENT_CLASSES = 5
+_LATENT_DIM = 2
+_LATENT_OUT_DIM = 16
+_LATENT_RADIUS = 2.0
+_LATENT_NOISE = 0.5
+_LATENT_MAP_SEED = 20240611
+_LATENT_GAIN = 1.0 / 6.0
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: element-wise array comparison has no single truth value
+class Dataset:
+    """A train/test split of flattened inputs and integer labels.
+
+    Attributes
+    ----------
+    name : str
+        Canonical dataset name (one of :data:`DATASETS`).
+    x_train, x_test : np.ndarray
+        float32 inputs of shape ``(n, d)``; images are flattened row-major from ``image_shape``.
+    y_train, y_test : np.ndarray
+        int64 labels of shape ``(n,)`` in ``[0, n_classes)``.
+    n_classes : int
+        Number of classes.
+    image_shape : tuple
+        Shape of one input before flattening, e.g. ``(28, 28)``, ``(3, 32, 32)``, ``(8, 8)`` or ``(2,)``.
+    source : str
+        Where the data came from: a directory, ``'sklearn'`` or ``'synthetic'``.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    image_shape: tuple
+    source: str
+
+    def __post_init__(self):
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if np.ndim(x) != 2 or np.ndim(y) != 1 or len(x) != len(y):
+                raise ShapeError(
+                    f"Dataset {self.name!r}: x_{split} must be (n, d) and y_{split} (n,), got "
+                    f"{np.shape(x)} and {np.shape(y)}")
+
+    @property
+    def n_features(self) -> int:
+        """Length ``d`` of one flattened input."""
+        return int(self.x_train.shape[1])
+
+    def __repr__(self):  # the default repr would print whole arrays
+        return (f"Dataset(name={self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
+                f"n_classes={self.n_classes}, image_shape={self.image_shape}, source={self.source!r})")
+
+
+# ----------------------------------------------------------------------------------------------- API
+
+
+def default_data_root() -> Path:
+    """Directory searched when ``root`` is not given.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$NEUROMORPH_DATA`` if set and non-empty, else ``~/.neuromorph/data`` (user-expanded).
+    """
+    env = os.environ.get(DATA_ENV_VAR, "").strip()
+    return Path(env or DEFAULT_DATA_DIR).expanduser()
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None, *, download: bool = False,
+                 n_train: int | None = None, n_test: int | None = None, seed: int = 0,
+                 scale: str = "unit") -> Dataset:
+    """Load a dataset as flat float32 arrays.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`DATASETS`; case, ``-``/``_`` and common aliases are accepted
+        (``"Fashion-MNIST"``, ``"fmnist"``, ``"FashionMNIST"``, ``"CIFAR-10"`` ...).
+    root : str or os.PathLike, optional
+        Directory holding the raw files.  Defaults to :func:`default_data_root`.  Ignored by
+        ``digits``, ``moons`` and ``latent_mixture``.
+    download : bool, default False
+        If the files are not on disk, fetch them with torchvision into ``root`` (needs internet).
+    n_train, n_test : int, optional
+        Keep a seeded random subset of this many train / test samples (original order preserved).
+        ``None`` keeps everything; for ``moons`` and ``latent_mixture`` it means 1000 / 500 and the
+        numbers are how many samples to generate.
+    seed : int, default 0
+        Seeds the subsets, the ``digits`` split and the synthetic samples.
+    scale : {"unit", "symmetric", "cifar_3std", "cifar_std"}
+        ``"unit"``: values in [0, 1] (pixels / 255; digits / 16; synthetic data min-max scaled).
+        ``"symmetric"``: ``(unit - 0.5) / 0.5``, in [-1, 1].  ``"cifar_3std"`` / ``"cifar_std"``
+        (CIFAR only): per-channel ``(unit - mean) / std`` with the CIFAR mean and three times /
+        once the CIFAR std.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    ConfigError
+        Unknown name or scale, a CIFAR scale on a non-CIFAR dataset, or a bad ``n_train``/``n_test``.
+    DataUnavailableError
+        The files are neither on disk nor downloadable, or a file on disk is corrupt.
+    """
+    key = _canonical_name(name)
+    if scale not in SCALES:
+        raise ConfigError(f"Unknown scale {scale!r}; allowed values: {', '.join(SCALES)}.")
+    if scale.startswith("cifar") and key not in _CIFAR:
+        raise ConfigError(f"scale={scale!r} is for CIFAR data only; for {key!r} use 'unit' or 'symmetric'.")
+    for arg, value in (("n_train", n_train), ("n_test", n_test)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                  or value <= 0):
+            raise ConfigError(f"{arg} must be a positive integer or None, got {value!r}.")
+
+    if key in _TORCHVISION_CLASS:
+        return _load_idx_dataset(key, root, download, n_train, n_test, seed, scale)
+    if key in _CIFAR:
+        return _load_cifar(key, root, download, n_train, n_test, seed, scale)
+    if key == "digits":
+        return _load_digits(n_train, n_test, seed, scale)
+    if key == "moons":
+        return _load_moons(n_train, n_test, seed, scale)
+    return _latent_mixture(n_train, n_test, seed, scale)
+
+
+def one_hot(y: np.ndarray, n_classes: int, dtype=np.float32) -> np.ndarray:
+    """Encode integer labels as one-hot rows.
+
+    Parameters
+    ----------
+    y : array_like of int, shape (n,)
+        Labels in ``[0, n_classes)``.
+    n_classes : int
+        Number of columns.
+    dtype : numpy dtype, default np.float32
+
+    Returns
+    -------
+    np.ndarray, shape (n, n_classes)
+
+    Raises
+    ------
+    ConfigError
+        A label is out of range or not an integer.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ShapeError(f"one_hot expects labels of shape (n,), got {y.shape}.")
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        raise ConfigError(f"one_hot expects integer labels, got dtype {y.dtype}.")
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise ConfigError(f"labels must lie in [0, {n_classes}), got range [{y.min()}, {y.max()}].")
+    out = np.zeros((y.shape[0], n_classes), dtype=dtype)
+    out[np.arange(y.shape[0]), y] = 1
+    return out
+
+
+def batches(x, y, batch_size: int, *, shuffle: bool, seed: int | None,
+            drop_last: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Iterate once over ``(x, y)`` in mini-batches.
+
+    Parameters
+    ----------
+    x, y : np.ndarray
+        Inputs and labels with the same first dimension.
+    batch_size : int
+        Samples per batch (the last one may be smaller unless ``drop_last``).
+    shuffle : bool
+        Visit samples in a random permutation drawn from ``np.random.default_rng(seed)``.
+    seed : int or None
+        Seed of the permutation; ``None`` draws fresh OS entropy (not reproducible).  Ignored when
+        ``shuffle`` is False.
+    drop_last : bool, default False
+        Skip a final batch smaller than ``batch_size``.
+
+    Yields
+    ------
+    xb, yb : np.ndarray
+        Slices of ``x`` and ``y``: views when not shuffling, copies otherwise.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    n = len(x)
+    if len(y) != n:
+        raise ShapeError(f"x and y have different lengths: {n} and {len(y)}.")
+    order = np.random.default_rng(seed).permutation(n) if shuffle else None
+    stop = n - n % batch_size if drop_last else n
+    for start in range(0, stop, batch_size):
+        end = min(start + batch_size, n)
+        if order is None:
+            yield x[start:end], y[start:end]
+        else:
+            idx = order[start:end]
+            yield x[idx], y[idx]
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _canonical_name(name) -> str:
+    """Map a user-written dataset name to its entry in DATASETS."""
+    if not isinstance(name, str):
+        raise ConfigError(f"Dataset name must be a string, got {name!r}. Known datasets: {', '.join(DATASETS)}.")
+    key = _ALIASES.get(re.sub(r"[-_ .]", "", name.strip().lower()))
+    if key is None:
+        raise ConfigError(f"Unknown dataset {name!r}. Known datasets: {', '.join(DATASETS)}.")
+    return key
+
+
+def _resolve_root(root) -> Path:
+    return Path(root).expanduser() if root is not None else default_data_root()
+
+
+def _subset(x, y, n, rng, what):
+    """Seeded random subset of n rows (sorted, so the original order survives)."""
+    if n is None or n == len(y):
+        return x, y
+    if n > len(y):
+        raise ConfigError(f"{what}={n} exceeds the {len(y)} samples available.")
+    idx = np.sort(rng.choice(len(y), size=n, replace=False))
+    return x[idx], y[idx]
+
+
+def _scale(x, scale, *, max_value, channels=None):
+    """Map raw values in [0, max_value] to float32 according to `scale`."""
+    unit = x.astype(np.float32) / np.float32(max_value)
+    if scale == "unit":
+        return unit
+    if scale == "symmetric":
+        return (unit - np.float32(0.5)) / np.float32(0.5)
+    # CIFAR per-channel scaling; x is channel-major, so reshape to (n, C, H*W) to broadcast per channel.
+    n = unit.shape[0]
+    mean = np.asarray(_CIFAR_MEAN, np.float32)[:, None]
+    std = np.asarray(_CIFAR_STD[scale], np.float32)[:, None]
+    return ((unit.reshape(n, channels, -1) - mean) / std).reshape(n, -1)
+
+
+def _finish(name, x_train, y_train, x_test, y_test, *, n_train, n_test, seed, scale, max_value,
+            n_classes, image_shape, source):
+    """Subset, scale and package raw arrays; labels are validated against n_classes."""
+    rng = np.random.default_rng(seed)
+    x_train, y_train = _subset(x_train, y_train, n_train, rng, "n_train")
+    x_test, y_test = _subset(x_test, y_test, n_test, rng, "n_test")
+    for split, y in (("train", y_train), ("test", y_test)):
+        if y.size and (y.min() < 0 or y.max() >= n_classes):
+            raise DataUnavailableError(
+                f"{name} {split} labels in {source} lie in [{y.min()}, {y.max()}], outside [0, {n_classes}); "
+                f"the files are corrupt or belong to another dataset.")
+    channels = image_shape[0] if len(image_shape) == 3 else None
+    d = int(np.prod(image_shape))
+    return Dataset(
+        name=name,
+        x_train=_scale(x_train.reshape(len(x_train), d), scale, max_value=max_value, channels=channels),
+        y_train=np.asarray(y_train, dtype=np.int64),
+        x_test=_scale(x_test.reshape(len(x_test), d), scale, max_value=max_value, channels=channels),
+        y_test=np.asarray(y_test, dtype=np.int64),
+        n_classes=n_classes,
+        image_shape=tuple(image_shape),
+        source=str(source),
+    )
+
+
+# ------------------------------------------------------------------------------- idx (MNIST family)
+
+def _read_idx(path: Path, *, ndim: int) -> np.ndarray:
+    """Parse one idx file (gzip detected from its content, not its name) into a native-endian array."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        if raw[:2] == b"\x1f\x8b":  # gzip magic; decide by content so a mis-named file still loads
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as exc:
+        raise DataUnavailableError(f"Cannot read idx file {path}: {exc}. Delete it and fetch it again.") from exc
+    expected_magic = 0x0800 | ndim
+    magic = struct.unpack(">I", raw[:4])[0] if len(raw) >= 4 else None
+    if magic != expected_magic:
+        found = "a file shorter than 4 bytes" if magic is None else f"0x{magic:08X}"
+        raise DataUnavailableError(
+            f"Corrupt idx file {path}: magic number {found}, expected 0x{expected_magic:08X} "
+            f"(unsigned-byte idx, {ndim}-D). Delete it and fetch it again.")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataUnavailableError(f"Corrupt idx file {path}: truncated header. Delete it and fetch it again.")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    count = int(np.prod(dims))
+    if len(raw) - header != count:  # one byte per value (type code 0x08)
+        raise DataUnavailableError(
+            f"Corrupt idx file {path}: header says {dims} ({count} values) but it holds "
+            f"{len(raw) - header} bytes of data. Delete it and fetch it again.")
+    return np.frombuffer(raw, dtype=np.uint8, count=count, offset=header).reshape(dims)
+
+
+def _find_idx_file(directory: Path, stem: str) -> Path | None:
+    for candidate in (directory / f"{stem}.gz", directory / stem):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _idx_search_dirs(key: str, root: Path) -> list[Path]:
+    # The torchvision layout comes first: it is unambiguous, whereas flat files in `root` carry no
+    # dataset name (MNIST and Fashion-MNIST use the same file names).
+    dirs = [root / _TORCHVISION_CLASS[key] / "raw", root]
+    if key == "fashion_mnist":
+        dirs.append(Path(DEBIAN_FASHION_MNIST_DIR))
+    return dirs
+
+
+def _load_idx_dataset(key, root, download, n_train, n_test, seed, scale) -> Dataset:
+    root = _resolve_root(root)
+    searched, partial = [], []
+    for directory in _idx_search_dirs(key, root):
+        searched.append(directory)
+        files = {role: _find_idx_file(directory, stem) for role, stem in _IDX_FILES.items()}
+        if all(files.values()):
+            arrays = {role: _read_idx(path, ndim=3 if role.endswith("_x") else 1) for role, path in files.items()}
+            for split in ("train", "test"):
+                if len(arrays[f"{split}_x"]) != len(arrays[f"{split}_y"]):
+                    raise DataUnavailableError(
+                        f"{_PRETTY[key]} in {directory}: {files[f'{split}_x'].name} has "
+                        f"{len(arrays[f'{split}_x'])} images but {files[f'{split}_y'].name} has "
+                        f"{len(arrays[f'{split}_y'])} labels.")
+            return _finish(key, arrays["train_x"], arrays["train_y"], arrays["test_x"], arrays["test_y"],
+                           n_train=n_train, n_test=n_test, seed=seed, scale=scale, max_value=255,
+                           n_classes=10, image_shape=arrays["train_x"].shape[1:], source=directory)
+        if any(files.values()):
+            missing = [_IDX_FILES[r] for r, p in files.items() if p is None]
+            partial.append(f"{directory} has only some of the files (missing: {', '.join(missing)})")
+
+    if download:
+        return _download_torchvision(key, root, n_train, n_test, seed, scale)
+
+    fixes = [
+        f"put the four idx files in {root / _TORCHVISION_CLASS[key] / 'raw'} (or directly in {root})",
+        f"set {DATA_ENV_VAR} (or pass root=...) to a directory that holds them",
+        "pass download=True on a machine with internet access",
+    ]
+    if key == "fashion_mnist":
+        fixes.append(f"on Debian/Ubuntu, `apt-get install dataset-fashion-mnist` "
+                     f"(installs them in {DEBIAN_FASHION_MNIST_DIR})")
+    raise DataUnavailableError(
+        f"Dataset {key!r} ({_PRETTY[key]}) not found. Searched: {', '.join(map(str, searched))}. "
+        + (" ".join(p + "." for p in partial) + " " if partial else "")
+        + f"Needed: {', '.join(s + '[.gz]' for s in _IDX_FILES.values())}. "
+        + "Fixes: " + "; or ".join(fixes) + ".")
+
+
+def _download_torchvision(key, root: Path, n_train, n_test, seed, scale) -> Dataset:
+    """Fetch an MNIST-family or CIFAR dataset with torchvision and convert it."""
+    cls_name = {**_TORCHVISION_CLASS, "cifar10": "CIFAR10", "cifar100": "CIFAR100"}[key]
+    try:
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, cls_name)
+        train = cls(str(root), train=True, download=True)
+        test = cls(str(root), train=False, download=True)
+    except Exception as exc:  # network, checksum, disk: all mean "not available"
+        raise DataUnavailableError(
+            f"Downloading {_PRETTY[key]} with torchvision.datasets.{cls_name} into {root} failed: "
+            f"{type(exc).__name__}: {exc}. Without internet, copy the files into {root} "
+            f"or set {DATA_ENV_VAR}.") from exc
+
+    def arrays(ds):
+        data = ds.data.numpy() if hasattr(ds.data, "numpy") else np.asarray(ds.data)
+        targets = ds.targets.numpy() if hasattr(ds.targets, "numpy") else np.asarray(ds.targets)
+        if key in _CIFAR:  # torchvision stores CIFAR as (n, H, W, C); we use channel-major rows
+            data = data.transpose(0, 3, 1, 2)
+        return data.reshape(len(data), -1), targets.astype(np.int64)
+
+    (xtr, ytr), (xte, yte) = arrays(train), arrays(test)
+    if key in _CIFAR:
+        n_classes, image_shape = _CIFAR[key][4], (3, 32, 32)
+    else:
+        n_classes, image_shape = 10, tuple(train.data.shape[1:])
+    return _finish(key, xtr, ytr, xte, yte, n_train=n_train, n_test=n_test, seed=seed, scale=scale,
+                   max_value=255, n_classes=n_classes, image_shape=image_shape, source=root)
+
+
+# ------------------------------------------------------------------------------------------- CIFAR
+
+
+def _read_cifar_batch(path: Path, label_key: str):
+    try:
+        with open(path, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")  # the official files are Python 2 pickles
+        # The official pickles use bytes keys; accept str keys from re-pickled copies too.
+        get = lambda k: batch[k.encode()] if k.encode() in batch else batch[k]  # noqa: E731
+        data = np.asarray(get("data"), dtype=np.uint8)
+        labels = np.asarray(get(label_key), dtype=np.int64)
+    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataUnavailableError(
+            f"Corrupt CIFAR batch {path}: {type(exc).__name__}: {exc} (expected a pickled dict with "
+            f"b'data' and b'{label_key}'). Delete it and fetch it again.") from exc
+    data = data.reshape(len(data), -1) if data.ndim else data
+    if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+        raise DataUnavailableError(
+            f"Corrupt CIFAR batch {path}: data {data.shape} and {len(labels)} labels; "
+            f"expected (n, 3072) uint8 and n labels.")
+    return data, labels
+
+
+def _load_cifar(key, root, download, n_train, n_test, seed, scale) -> Dataset:
+    folder, train_files, test_files, label_key, n_classes = _CIFAR[key]
+    root = _resolve_root(root)
+    searched = [root / folder, root]
+    for directory in searched:
+        if all((directory / f).is_file() for f in train_files + test_files):
+            train = [_read_cifar_batch(directory / f, label_key) for f in train_files]
+            test = [_read_cifar_batch(directory / f, label_key) for f in test_files]
+            xtr, ytr = np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train])
+            xte, yte = np.concatenate([b[0] for b in test]), np.concatenate([b[1] for b in test])
+            return _finish(key, xtr, ytr, xte, yte, n_train=n_train, n_test=n_test, seed=seed, scale=scale,
+                           max_value=255, n_classes=n_classes, image_shape=(3, 32, 32), source=directory)
+    if download:
+        return _download_torchvision(key, root, n_train, n_test, seed, scale)
+    raise DataUnavailableError(
+        f"Dataset {key!r} ({_PRETTY[key]}) not found. Searched: {', '.join(map(str, searched))}. "
+        f"Needed: {', '.join(train_files + test_files)} (python-pickle version). Fixes: extract the "
+        f"python version of {_PRETTY[key]} into {root} (giving {root / folder}); or set {DATA_ENV_VAR} "
+        f"(or pass root=...) to a directory that holds it; or pass download=True on a machine with "
+        f"internet access.")
+
+
+# ------------------------------------------------------------------------------ sklearn / synthetic
+
+
+def _load_digits(n_train, n_test, seed, scale) -> Dataset:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x, y = digits.data, digits.target.astype(np.int64)
+    # 360 test samples gives the conventional 1437/360 split of the 1797 images.
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=360, random_state=seed, stratify=y)
+    return _finish("digits", xtr, ytr, xte, yte, n_train=n_train, n_test=n_test, seed=seed, scale=scale,
+                   max_value=16, n_classes=10, image_shape=(8, 8), source="sklearn")
+
+
+def _minmax_unit(xtr, xte):
+    """Min-max scale both splits with the train statistics (test values may leave [0, 1] slightly)."""
+    lo, hi = xtr.min(axis=0), xtr.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return (xtr - lo) / span, (xte - lo) / span
+
+
+def _load_moons(n_train, n_test, seed, scale) -> Dataset:
+    from sklearn.datasets import make_moons
+
+    n_train = n_train or _SYNTHETIC_DEFAULT_SIZES[0]
+    n_test = n_test or _SYNTHETIC_DEFAULT_SIZES[1]
+    x, y = make_moons(n_samples=n_train + n_test, noise=0.1, random_state=seed)  # shuffled by sklearn
+    xtr, xte = _minmax_unit(x[:n_train], x[n_train:])
+    # Data are already in unit range, so max_value=1 and the subset step is a no-op.
+    return _finish("moons", xtr, y[:n_train], xte, y[n_train:], n_train=None, n_test=None, seed=seed,
+                   scale=scale, max_value=1, n_classes=2, image_shape=(2,), source="sklearn")
+
+
+def _latent_mixture(n_train, n_test, seed, scale) -> Dataset:
+    """Synthetic 5-class mixture: 2-D Gaussian clusters embedded linearly in 16-D.
+
+    Class ``k`` has its centre on a circle of radius 2 at angle ``2*pi*k/5``; a sample is its class
+    centre plus isotropic Gaussian noise (std 0.5), so neighbouring classes overlap a little.  The
+    2-D latent ``z`` is mapped to ``x = clip(0.5 + (W z) / 6, 0, 1)`` where ``W`` (16x2, entries
+    N(0, 1/2)) is drawn from a *fixed* seed: the task is the same for every ``seed``, which only draws
+    labels (uniform) and samples.  The gain leaves about 98% of coordinates inside (0, 1), so few
+    are clipped.  A linear readout on x reaches about 97% test accuracy (the classes overlap a
+    little); the 16 inputs are correlated (rank 2 before clipping), a small low-rank test case.
+    """
+    n_train = n_train or _SYNTHETIC_DEFAULT_SIZES[0]
+    n_test = n_test or _SYNTHETIC_DEFAULT_SIZES[1]
+    angles = 2 * np.pi * np.arange(_LATENT_CLASSES) / _LATENT_CLASSES
+    centres = _LATENT_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    w = np.random.default_rng(_LATENT_MAP_SEED).normal(0.0, np.sqrt(0.5), size=(_LATENT_OUT_DIM, _LATENT_DIM))
+    rng = np.random.default_rng(seed)
+
+    def draw(n):
+        y = rng.integers(0, _LATENT_CLASSES, size=n).astype(np.int64)
+        z = centres[y] + _LATENT_NOISE * rng.standard_normal((n, _LATENT_DIM))
+        return np.clip(0.5 + _LATENT_GAIN * (z @ w.T), 0.0, 1.0), y
+
+    (xtr, ytr), (xte, yte) = draw(n_train), draw(n_test)
+    return _finish("latent_mixture", xtr, ytr, xte, yte, n_train=None, n_test=None, seed=seed, scale=scale,
+                   max_value=1, n_classes=_LATENT_CLASSES, image_shape=(_LATENT_OUT_DIM,), source="synthetic")
