@@ -1,0 +1,261 @@
+"""twocomp: neuromorph's own small learning circuit (no paper).
+
+It exists to exercise every part of the toolkit end to end on a circuit small enough to check by hand:
+two-compartment rate neurons, an inhibitory interneuron population, phase-gated contrastive Hebbian
+plasticity, free and nudged phases, resets, and mini-batch update windows.
+
+Populations (all rates dimensionless, r = σ(u) = clip(u, 0, 1) for pyramidal cells):
+
+* ``X`` input, clamped to the sample during every phase:                        r_x = clamp_x · x
+* ``H`` hidden pyramidal cells, basal and apical compartments as input currents:
+      τ du_h/dt = −g_L u_h + g_B (W_xhᵀ r_x − u_h) + g_A (W_fbᵀ r_o − u_h) − W_ihᵀ r_i
+* ``I`` inhibitory interneurons driven by the hidden layer:   τ du_i/dt = −u_i + W_hiᵀ r_h,  r_i = max(u_i, 0)
+* ``O`` output cells, nudged toward the one-hot label y in the nudged phase:
+      τ du_o/dt = −u_o + W_hoᵀ r_h + nudge · β (y − r_o)
+
+Every trial starts from u = 0 (reset ``zero``). The free phase ends with a snapshot of the rates (gate
+``snapshot``); the nudged phase ends by accumulating the contrastive Hebbian terms (gate ``accumulate``)
+
+      ΔW_xh ∝ r_x (r_h^nud − r_h^free)ᵀ,   ΔW_ho ∝ r_h^nud r_o^nudᵀ − r_h^free r_o^freeᵀ,
+
+which are applied, averaged over the window and scaled by lr/β, after every ``batch`` trials. W_fb, W_hi
+and W_ih are fixed. All inputs to a step come from the previous step's rates (Brian2's synchronous update),
+and both simulators integrate with forward Euler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from neuromorph.circuit import Circuit, Trace, TrialData
+from neuromorph.errors import ConfigError, ShapeError
+from neuromorph.phases import Phase, PhaseSchedule
+
+__all__ = ["TwoCompParams", "TwoComp"]
+
+PLASTIC = ("W_xh", "W_ho")
+FIXED = ("W_fb", "W_hi", "W_ih")
+
+
+@dataclass(frozen=True)
+class TwoCompParams:
+    n_in: int = 8
+    n_hidden: int = 12
+    n_inh: int = 4
+    n_out: int = 3
+    dt_over_tau: float = 0.2
+    g_leak: float = 0.1
+    g_basal: float = 1.0
+    g_apical: float = 0.3
+    beta: float = 0.5
+    lr_xh: float = 0.2
+    lr_ho: float = 0.2
+    inhibition: float = 0.2  # scale of W_hi and W_ih
+    t_free: int = 20
+    t_nudged: int = 10
+    batch: int = 4
+
+
+class TwoComp(Circuit):
+    name = "twocomp"
+    Params = TwoCompParams
+    description = "neuromorph's demo: two-compartment rate cells, interneurons, phase-gated Hebbian learning"
+
+    def validate(self):
+        p = self.params
+        for key in ("n_in", "n_hidden", "n_inh", "n_out", "t_free", "t_nudged", "batch"):
+            if getattr(p, key) < 1:
+                raise ConfigError(f"twocomp: {key} must be >= 1, got {getattr(p, key)}")
+        if not 0 < p.dt_over_tau <= 1:
+            raise ConfigError(f"twocomp: dt_over_tau must be in (0, 1] for stable Euler steps, got {p.dt_over_tau}")
+        if p.beta == 0:
+            raise ConfigError("twocomp: beta must be non-zero (weight updates are divided by it)")
+
+    @property
+    def schedule(self) -> PhaseSchedule:
+        p = self.params
+        return PhaseSchedule(
+            (
+                Phase("free", p.t_free, nudge=0.0, clamp=("x",), resets=("zero",), gates=("snapshot",)),
+                Phase("nudged", p.t_nudged, nudge=1.0, clamp=("x",), gates=("accumulate",)),
+            ),
+            trials_per_update=p.batch,
+        )
+
+    # ---- weights and data --------------------------------------------------------------------------------
+    def initial_weights(self, seed: int) -> dict[str, np.ndarray]:
+        p = self.params
+        rng = np.random.default_rng(seed)
+
+        def glorot(n_pre, n_post):
+            a = np.sqrt(6.0 / (n_pre + n_post))
+            return rng.uniform(-a, a, size=(n_pre, n_post))
+
+        return {
+            "W_xh": glorot(p.n_in, p.n_hidden),
+            "W_ho": glorot(p.n_hidden, p.n_out),
+            "W_fb": glorot(p.n_out, p.n_hidden),
+            "W_hi": p.inhibition * rng.uniform(0, 1, size=(p.n_hidden, p.n_inh)),
+            "W_ih": p.inhibition * rng.uniform(0, 1, size=(p.n_inh, p.n_hidden)),
+        }
+
+    def example_data(self, n_trials: int, seed: int) -> TrialData:
+        p = self.params
+        rng = np.random.default_rng(seed + 1)
+        labels = rng.integers(0, p.n_out, size=n_trials)
+        return {"x": rng.uniform(0, 1, size=(n_trials, p.n_in)), "y": np.eye(p.n_out)[labels]}
+
+    def _check_data(self, data: TrialData) -> int:
+        p = self.params
+        x, y = np.asarray(data["x"]), np.asarray(data["y"])
+        if x.ndim != 2 or x.shape[1] != p.n_in:
+            raise ShapeError(f"twocomp: inputs x have shape {x.shape}, expected (n_trials, n_in={p.n_in})")
+        if y.shape != (x.shape[0], p.n_out):
+            raise ShapeError(f"twocomp: targets y have shape {y.shape}, expected (n_trials={x.shape[0]}, n_out={p.n_out})")
+        return x.shape[0]
+
+    # ---- Brian2 model --------------------------------------------------------------------------------------
+    def build_brian(self, weights, data):
+        from brian2 import NeuronGroup, Synapses, TimedArray, second
+
+        from neuromorph.brian import BrianModel, set_weight_matrix
+
+        p, sch = self.params, self.schedule
+        self.check_weights(weights)
+        n_trials = self._check_data(data)
+        T, dt = sch.trial_steps, self.dt
+        tau = dt / p.dt_over_tau
+        # One row per trial: TimedArray with dt = one trial (rows clamp after the end, never read).
+        x_in = TimedArray(np.asarray(data["x"], float), dt=T * dt * second, name="x_in")
+        y_in = TimedArray(np.asarray(data["y"], float), dt=T * dt * second, name="y_in")
+        flags = sch.brian_flags()
+
+        X = NeuronGroup(p.n_in, flags + "\nr = clamp_x*x_in(t, i) : 1", name="X")
+        H = NeuronGroup(
+            p.n_hidden,
+            flags
+            + f"""
+            du/dt = (-{p.g_leak!r}*u + {p.g_basal!r}*(I_basal - u) + {p.g_apical!r}*(I_apical - u) - I_inh)/tau : 1
+            r = clip(u, 0, 1) : 1
+            I_basal : 1
+            I_apical : 1
+            I_inh : 1
+            r_free : 1
+            """,
+            method="euler",
+            name="H",
+        )
+        Inh = NeuronGroup(
+            p.n_inh,
+            flags + "\ndu/dt = (-u + I_exc)/tau : 1\nr = clip(u, 0, inf) : 1\nI_exc : 1",
+            method="euler",
+            name="Inh",
+        )
+        O = NeuronGroup(
+            p.n_out,
+            flags
+            + f"""
+            du/dt = (-u + I_ff + nudge*{p.beta!r}*(y_in(t, i) - r))/tau : 1
+            r = clip(u, 0, 1) : 1
+            I_ff : 1
+            r_free : 1
+            """,
+            method="euler",
+            name="O",
+        )
+        for G in (H, Inh, O):
+            # 'start' slot of a trial's first step: state starts from zero before the step's update.
+            G.run_regularly("u = u*(1 - reset_zero)", when="start", name=f"{G.name}_reset")
+        for G in (H, O):
+            G.run_regularly("r_free = gate_snapshot*r + (1 - gate_snapshot)*r_free", when="end", order=0, name=f"{G.name}_snapshot")
+
+        def projection(pre, post, target, name):
+            S = Synapses(pre, post, f"w : 1\nacc : 1\n{target}_post = w*r_pre : 1 (summed)", name=name)
+            set_weight_matrix(S, weights[name])
+            return S
+
+        W_xh = projection(X, H, "I_basal", "W_xh")
+        W_ho = projection(H, O, "I_ff", "W_ho")
+        W_fb = projection(O, H, "I_apical", "W_fb")
+        W_hi = projection(H, Inh, "I_exc", "W_hi")
+        W_ih = projection(Inh, H, "I_inh", "W_ih")
+        # Contrastive Hebbian terms, accumulated per trial and applied once per window (order: after the
+        # snapshot of this step, before nothing else).
+        W_xh.run_regularly("acc += gate_accumulate_post*r_pre*(r_post - r_free_post)", when="end", order=1, name="W_xh_acc")
+        W_ho.run_regularly(
+            "acc += gate_accumulate_post*(r_pre*r_post - r_free_pre*r_free_post)", when="end", order=1, name="W_ho_acc"
+        )
+        for S, lr in ((W_xh, p.lr_xh), (W_ho, p.lr_ho)):
+            S.run_regularly(
+                f"w += apply_update_post*{lr / (p.beta * p.batch)!r}*acc\nacc = acc*(1 - apply_update_post)",
+                when="end",
+                order=2,
+                name=f"{S.name}_apply",
+            )
+        return BrianModel(
+            objects=[X, H, Inh, O, W_xh, W_ho, W_fb, W_hi, W_ih],
+            schedule=sch,
+            n_trials=n_trials,
+            dt=dt,
+            state_probes={"u_h": (H, "u"), "u_i": (Inh, "u"), "u_o": (O, "u")},
+            weight_probes={"W_xh": (W_xh, (p.n_in, p.n_hidden), "w"), "W_ho": (W_ho, (p.n_hidden, p.n_out), "w")},
+            inputs={"x": x_in, "y": y_in},
+            namespace={"x_in": x_in, "y_in": y_in, "tau": tau * second},
+        )
+
+    # ---- torch reference -------------------------------------------------------------------------------------
+    def simulate_reference(self, weights, data, dtype=torch.float64) -> Trace:
+        """The same circuit in torch, a window of ``batch`` trials integrated in parallel.
+
+        Within a window the weights are constant, so running its trials side by side is the same computation
+        as Brian2 running them one after another.
+        """
+        p, sch = self.params, self.schedule
+        self.check_weights(weights)
+        n_trials = self._check_data(data)
+        B, T = p.batch, sch.trial_steps
+        W = {k: torch.as_tensor(np.asarray(v), dtype=dtype) for k, v in weights.items()}
+        x_all = torch.as_tensor(np.asarray(data["x"]), dtype=dtype)
+        y_all = torch.as_tensor(np.asarray(data["y"]), dtype=dtype)
+        a = p.dt_over_tau
+        rec = {n: torch.zeros(n_trials, T, m, dtype=dtype) for n, m in (("u_h", p.n_hidden), ("u_i", p.n_inh), ("u_o", p.n_out))}
+        history = {k: [] for k in PLASTIC}
+        for start in range(0, n_trials, B):
+            sl = slice(start, min(start + B, n_trials))
+            x, y = x_all[sl], y_all[sl]
+            nb = x.shape[0]
+            u_h = torch.zeros(nb, p.n_hidden, dtype=dtype)
+            u_i = torch.zeros(nb, p.n_inh, dtype=dtype)
+            u_o = torch.zeros(nb, p.n_out, dtype=dtype)
+            rf_h = torch.zeros_like(u_h)
+            rf_o = torch.zeros_like(u_o)
+            acc = {k: torch.zeros_like(W[k]) for k in PLASTIC}
+            for step in sch.steps():
+                if "zero" in step.resets:
+                    u_h.zero_(), u_i.zero_(), u_o.zero_()
+                r_x = x if step.clamped("x") else torch.zeros_like(x)
+                r_h, r_i, r_o = u_h.clamp(0, 1), u_i.clamp(min=0), u_o.clamp(0, 1)
+                basal, apical, inh = r_x @ W["W_xh"], r_o @ W["W_fb"], r_i @ W["W_ih"]
+                du_h = -p.g_leak * u_h + p.g_basal * (basal - u_h) + p.g_apical * (apical - u_h) - inh
+                du_i = -u_i + r_h @ W["W_hi"]
+                du_o = -u_o + r_h @ W["W_ho"] + step.nudge * p.beta * (y - r_o)
+                u_h, u_i, u_o = u_h + a * du_h, u_i + a * du_i, u_o + a * du_o
+                r_h, r_o = u_h.clamp(0, 1), u_o.clamp(0, 1)
+                if "snapshot" in step.gates:
+                    rf_h, rf_o = r_h.clone(), r_o.clone()
+                if "accumulate" in step.gates:
+                    acc["W_xh"] += r_x.T @ (r_h - rf_h)
+                    acc["W_ho"] += r_h.T @ r_o - rf_h.T @ rf_o
+                rec["u_h"][sl, step.k], rec["u_i"][sl, step.k], rec["u_o"][sl, step.k] = u_h, u_i, u_o
+            if nb == B:  # a full window: apply the averaged update (Brian2 does the same at its last step)
+                W["W_xh"] = W["W_xh"] + p.lr_xh / (p.beta * B) * acc["W_xh"]
+                W["W_ho"] = W["W_ho"] + p.lr_ho / (p.beta * B) * acc["W_ho"]
+                for k in PLASTIC:
+                    history[k].append(W[k].clone())
+        return Trace(
+            states={k: v.numpy() for k, v in rec.items()},
+            weights={k: (torch.stack(v).numpy() if v else np.zeros((0, *W[k].shape))) for k, v in history.items()},
+        )

@@ -1,0 +1,234 @@
+"""The circuit contract, the trace format both simulators return, and the circuit registry.
+
+A circuit (one per paper, under ``circuits/``) describes *what* is simulated: parameters, a phase schedule,
+its Brian2 equation model and an independent torch reference. neuromorph decides *how*: which Brian2 device
+runs the model, how runs are chunked, how the two sides are compared, how training is driven.
+
+The toolkit never imports a circuit module directly: circuits are found through the registry, which reads the
+``neuromorph.circuits`` entry-point group (see setup.cfg) and anything registered at run time with
+:func:`register_circuit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from .errors import ConfigError, ShapeError, UnknownCircuitError
+from .phases import PhaseSchedule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .brian.model import BrianModel
+
+__all__ = [
+    "Circuit",
+    "Trace",
+    "TrialData",
+    "register_circuit",
+    "get_circuit",
+    "circuit_names",
+    "make_params",
+]
+
+# Per-trial data: name -> array whose first axis is the trial index (inputs, targets, per-trial signs...).
+TrialData = dict[str, np.ndarray]
+
+
+@dataclass
+class Trace:
+    """What a simulation recorded, in one layout for Brian2 and torch.
+
+    ``states[name]`` has shape (n_trials, trial_steps, n_units): the value *after* each integration step
+    (Brian2's ``end`` slot). ``weights[name]`` has shape (n_updates, n_pre, n_post): each plastic matrix after
+    each weight update, in (pre, post) orientation.
+    """
+
+    states: dict[str, np.ndarray] = field(default_factory=dict)
+    weights: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def state_at(self, name: str, step: int) -> np.ndarray:
+        """State ``name`` after within-trial step ``step``, for every trial: (n_trials, n_units)."""
+        return self.states[name][:, step, :]
+
+
+def make_params(cls: type, overrides: Mapping[str, Any] | None = None, *, where: str = "parameters"):
+    """Build the parameter dataclass ``cls`` from defaults plus ``overrides``, checking keys and types.
+
+    An unknown key or a value of the wrong type raises :class:`ConfigError` naming the key and the fix.
+    """
+    overrides = dict(overrides or {})
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in {where}; valid keys are {sorted(known)}")
+    defaults = cls()
+    checked = {}
+    for key, value in overrides.items():
+        checked[key] = _coerce(value, getattr(defaults, key), f"{where}.{key}")
+    return dataclasses.replace(defaults, **checked)
+
+
+def _coerce(value, default, where):
+    """Accept ``value`` if it matches the default's type (ints for floats, lists for tuples)."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, tuple):
+        if isinstance(value, (list, tuple)):
+            items = tuple(value)
+            if default and all(isinstance(d, (int, float)) and not isinstance(d, bool) for d in default):
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+                    raise ConfigError(f"{where} must be a list of numbers, got {value!r}")
+                if all(isinstance(d, int) for d in default):
+                    if not all(isinstance(v, int) for v in items):
+                        raise ConfigError(f"{where} must be a list of integers, got {value!r}")
+                else:
+                    items = tuple(float(v) for v in items)
+            return items
+    elif default is None:
+        return value
+    else:
+        return value
+    raise ConfigError(
+        f"{where} must be of type {type(default).__name__} (like the default {default!r}), "
+        f"got {type(value).__name__} {value!r}"
+    )
+
+
+class Circuit(ABC):
+    """A learning circuit: parameters + schedule + Brian2 model + torch reference.
+
+    Subclasses set ``name``, ``Params`` (a dataclass with the paper's defaults) and implement the abstract
+    methods. Weights are dicts of numpy arrays in (n_pre, n_post) orientation, generated once and loaded
+    into both simulators.
+    """
+
+    name: ClassVar[str]
+    Params: ClassVar[type]
+    description: ClassVar[str] = ""
+
+    def __init__(self, params=None, **overrides):
+        if params is None:
+            params = make_params(self.Params, overrides, where=f"{self.name} parameters")
+        elif overrides:
+            params = dataclasses.replace(params, **overrides)
+        if not isinstance(params, self.Params):
+            raise ConfigError(f"{self.name} expects parameters of type {self.Params.__name__}, got {type(params).__name__}")
+        self.params = params
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError/ShapeError for inconsistent parameters (override to add checks)."""
+
+    # ---- what every circuit provides -------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def schedule(self) -> PhaseSchedule:
+        """The phase schedule of one trial and the update window."""
+
+    @property
+    def dt(self) -> float:
+        """Integration step in seconds (Brian2 needs units; the torch reference uses dt/tau ratios)."""
+        return 1e-4
+
+    @abstractmethod
+    def initial_weights(self, seed: int) -> dict[str, np.ndarray]:
+        """Initial weights, generated once (seeded) and loaded into both simulators."""
+
+    @abstractmethod
+    def example_data(self, n_trials: int, seed: int) -> TrialData:
+        """A small seeded set of trials for equivalence checks (inputs, targets, per-trial values)."""
+
+    @abstractmethod
+    def build_brian(self, weights: Mapping[str, np.ndarray], data: TrialData) -> BrianModel:
+        """The Brian2 objects for ``data``'s trials, with their probes (see neuromorph.brian.model)."""
+
+    @abstractmethod
+    def simulate_reference(self, weights: Mapping[str, np.ndarray], data: TrialData, dtype=None) -> Trace:
+        """Run the torch reference on the same trials; return a Trace laid out like Brian2's."""
+
+    # ---- optional capabilities ----------------------------------------------------------------------------
+    def compared_states(self) -> tuple[str, ...] | None:
+        """State names the equivalence harness compares (None: all recorded)."""
+        return None
+
+    def check_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Raise ShapeError unless ``weights`` has exactly the matrices and shapes of initial_weights."""
+        expected = {k: v.shape for k, v in self.initial_weights(0).items()}
+        missing = sorted(set(expected) - set(weights))
+        extra = sorted(set(weights) - set(expected))
+        if missing or extra:
+            raise ShapeError(f"{self.name}: weights missing {missing}, unexpected {extra}; expected {sorted(expected)}")
+        for k, shape in expected.items():
+            got = np.shape(weights[k])
+            if tuple(got) != tuple(shape):
+                raise ShapeError(
+                    f"{self.name}: weight {k!r} has shape {tuple(got)}, expected {tuple(shape)} "
+                    "(n_pre, n_post) for the configured layer sizes"
+                )
+
+    def describe(self) -> dict:
+        return {
+            "circuit": self.name,
+            "params": dataclasses.asdict(self.params),
+            "schedule": self.schedule.describe(),
+            "trials_per_update": self.schedule.trials_per_update,
+        }
+
+
+# ---- registry -----------------------------------------------------------------------------------------------
+_REGISTRY: dict[str, Any] = {}
+_ENTRY_POINT_GROUP = "neuromorph.circuits"
+
+
+def register_circuit(name: str, factory) -> None:
+    """Make ``factory`` (a Circuit subclass or a callable returning a Circuit) available as ``name``.
+
+    ``factory`` may also be a string ``"module:attribute"``, imported on first use.
+    """
+    if not isinstance(name, str) or not name:
+        raise ConfigError("a circuit name must be a non-empty string")
+    _REGISTRY[name] = factory
+
+
+def _load_entry_points() -> None:
+    for ep in entry_points(group=_ENTRY_POINT_GROUP):
+        _REGISTRY.setdefault(ep.name, ep.value)
+
+
+def circuit_names() -> list[str]:
+    """Names of every registered circuit."""
+    _load_entry_points()
+    return sorted(_REGISTRY)
+
+
+def get_circuit(name: str, params=None, **overrides) -> Circuit:
+    """Instantiate the circuit registered as ``name`` with parameter overrides."""
+    _load_entry_points()
+    if name not in _REGISTRY:
+        raise UnknownCircuitError(
+            f"unknown circuit {name!r}; registered circuits are {sorted(_REGISTRY)} "
+            "(see `neuromorph list`; register your own with neuromorph.register_circuit)"
+        )
+    factory = _REGISTRY[name]
+    if isinstance(factory, str):
+        module, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+        _REGISTRY[name] = factory
+    return factory(params, **overrides)
