@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "Circuit",
     "Trace",
+    "Trainer",
     "TrialData",
     "register_circuit",
     "get_circuit",
@@ -164,6 +165,10 @@ class Circuit(ABC):
         """Run the torch reference on the same trials; return a Trace laid out like Brian2's."""
 
     # ---- optional capabilities ----------------------------------------------------------------------------
+    def make_trainer(self, n_in: int, n_classes: int, seed: int, dtype=None) -> Trainer:
+        """A fast trainer for real data (see :class:`Trainer`). Circuits that can learn override this."""
+        raise NotImplementedError(f"circuit {self.name!r} has no trainer; it can be verified but not trained")
+
     def compared_states(self) -> tuple[str, ...] | None:
         """State names the equivalence harness compares (None: all recorded)."""
         return None
@@ -190,6 +195,40 @@ class Circuit(ABC):
             "schedule": self.schedule.describe(),
             "trials_per_update": self.schedule.trials_per_update,
         }
+
+
+class Trainer(ABC):
+    """Trains a circuit on data: the fast (batched torch) form used for accuracy runs.
+
+    Contract, relied on by the runner for checkpoint/resume: ``train_epoch`` is a deterministic function of
+    (the trainer's state, the data, ``epoch``) - any randomness (sample order, random β signs) is drawn
+    from a generator seeded with (seed, epoch) - so a run resumed from the checkpoint written after epoch
+    e-1 reproduces epoch e exactly.
+    """
+
+    @abstractmethod
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, epoch: int, progress=None) -> dict:
+        """One pass over (x, y) (y integer labels); ``progress(n)`` is called with samples done. Returns metrics."""
+
+    @abstractmethod
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted integer labels for x (the paper's evaluation protocol)."""
+
+    @abstractmethod
+    def weights(self) -> dict[str, np.ndarray]:
+        """Current weights as numpy arrays in (n_pre, n_post) orientation, as initial_weights returns them."""
+
+    @abstractmethod
+    def state_dict(self) -> dict:
+        """Everything needed to resume (weights, optimiser state, ...), as numpy arrays and plain values."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what state_dict returned."""
+
+    def epoch_metrics(self) -> dict:
+        """Extra per-epoch figures to log (e.g. angles between matrices). Default: none."""
+        return {}
 
 
 # ---- registry -----------------------------------------------------------------------------------------------
