@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from neuromorph.circuit import Circuit, Trace, TrialData
+from neuromorph.circuit import Circuit, Trace, Trainer, TrialData
 from neuromorph.errors import ConfigError, ShapeError
 from neuromorph.phases import Phase, PhaseSchedule
 
-__all__ = ["TwoCompParams", "TwoComp"]
+__all__ = ["TwoCompParams", "TwoComp", "TwoCompTrainer"]
 
 PLASTIC = ("W_xh", "W_ho")
 FIXED = ("W_fb", "W_hi", "W_ih")
@@ -207,6 +207,44 @@ class TwoComp(Circuit):
         )
 
     # ---- torch reference -------------------------------------------------------------------------------------
+    def _window(self, W, x, y, record=None):
+        """One update window in torch: its trials integrated side by side (weights are constant within it).
+
+        Returns the accumulated contrastive Hebbian terms; fills ``record[name][:, k]`` if given.
+        """
+        p = self.params
+        a = p.dt_over_tau
+        nb = x.shape[0]
+        u_h = x.new_zeros(nb, p.n_hidden)
+        u_i = x.new_zeros(nb, p.n_inh)
+        u_o = x.new_zeros(nb, p.n_out)
+        rf_h, rf_o = torch.zeros_like(u_h), torch.zeros_like(u_o)
+        acc = {k: torch.zeros_like(W[k]) for k in PLASTIC}
+        for step in self.schedule.steps():
+            if "zero" in step.resets:
+                u_h, u_i, u_o = torch.zeros_like(u_h), torch.zeros_like(u_i), torch.zeros_like(u_o)
+            r_x = x if step.clamped("x") else torch.zeros_like(x)
+            r_h, r_i, r_o = u_h.clamp(0, 1), u_i.clamp(min=0), u_o.clamp(0, 1)
+            basal, apical, inh = r_x @ W["W_xh"], r_o @ W["W_fb"], r_i @ W["W_ih"]
+            du_h = -p.g_leak * u_h + p.g_basal * (basal - u_h) + p.g_apical * (apical - u_h) - inh
+            du_i = -u_i + r_h @ W["W_hi"]
+            du_o = -u_o + r_h @ W["W_ho"] + step.nudge * p.beta * (y - r_o)
+            u_h, u_i, u_o = u_h + a * du_h, u_i + a * du_i, u_o + a * du_o
+            r_h, r_o = u_h.clamp(0, 1), u_o.clamp(0, 1)
+            if "snapshot" in step.gates:
+                rf_h, rf_o = r_h, r_o
+            if "accumulate" in step.gates:
+                acc["W_xh"] += r_x.T @ (r_h - rf_h)
+                acc["W_ho"] += r_h.T @ r_o - rf_h.T @ rf_o
+            if record is not None:
+                record["u_h"][:, step.k], record["u_i"][:, step.k], record["u_o"][:, step.k] = u_h, u_i, u_o
+        return acc, rf_o
+
+    def _apply(self, W, acc, n_trials, lr_scale=1.0):
+        p = self.params
+        W["W_xh"] = W["W_xh"] + lr_scale * p.lr_xh / (p.beta * n_trials) * acc["W_xh"]
+        W["W_ho"] = W["W_ho"] + lr_scale * p.lr_ho / (p.beta * n_trials) * acc["W_ho"]
+
     def simulate_reference(self, weights, data, dtype=torch.float64) -> Trace:
         """The same circuit in torch, a window of ``batch`` trials integrated in parallel.
 
@@ -220,42 +258,71 @@ class TwoComp(Circuit):
         W = {k: torch.as_tensor(np.asarray(v), dtype=dtype) for k, v in weights.items()}
         x_all = torch.as_tensor(np.asarray(data["x"]), dtype=dtype)
         y_all = torch.as_tensor(np.asarray(data["y"]), dtype=dtype)
-        a = p.dt_over_tau
         rec = {n: torch.zeros(n_trials, T, m, dtype=dtype) for n, m in (("u_h", p.n_hidden), ("u_i", p.n_inh), ("u_o", p.n_out))}
         history = {k: [] for k in PLASTIC}
         for start in range(0, n_trials, B):
             sl = slice(start, min(start + B, n_trials))
-            x, y = x_all[sl], y_all[sl]
-            nb = x.shape[0]
-            u_h = torch.zeros(nb, p.n_hidden, dtype=dtype)
-            u_i = torch.zeros(nb, p.n_inh, dtype=dtype)
-            u_o = torch.zeros(nb, p.n_out, dtype=dtype)
-            rf_h = torch.zeros_like(u_h)
-            rf_o = torch.zeros_like(u_o)
-            acc = {k: torch.zeros_like(W[k]) for k in PLASTIC}
-            for step in sch.steps():
-                if "zero" in step.resets:
-                    u_h.zero_(), u_i.zero_(), u_o.zero_()
-                r_x = x if step.clamped("x") else torch.zeros_like(x)
-                r_h, r_i, r_o = u_h.clamp(0, 1), u_i.clamp(min=0), u_o.clamp(0, 1)
-                basal, apical, inh = r_x @ W["W_xh"], r_o @ W["W_fb"], r_i @ W["W_ih"]
-                du_h = -p.g_leak * u_h + p.g_basal * (basal - u_h) + p.g_apical * (apical - u_h) - inh
-                du_i = -u_i + r_h @ W["W_hi"]
-                du_o = -u_o + r_h @ W["W_ho"] + step.nudge * p.beta * (y - r_o)
-                u_h, u_i, u_o = u_h + a * du_h, u_i + a * du_i, u_o + a * du_o
-                r_h, r_o = u_h.clamp(0, 1), u_o.clamp(0, 1)
-                if "snapshot" in step.gates:
-                    rf_h, rf_o = r_h.clone(), r_o.clone()
-                if "accumulate" in step.gates:
-                    acc["W_xh"] += r_x.T @ (r_h - rf_h)
-                    acc["W_ho"] += r_h.T @ r_o - rf_h.T @ rf_o
-                rec["u_h"][sl, step.k], rec["u_i"][sl, step.k], rec["u_o"][sl, step.k] = u_h, u_i, u_o
-            if nb == B:  # a full window: apply the averaged update (Brian2 does the same at its last step)
-                W["W_xh"] = W["W_xh"] + p.lr_xh / (p.beta * B) * acc["W_xh"]
-                W["W_ho"] = W["W_ho"] + p.lr_ho / (p.beta * B) * acc["W_ho"]
+            window_rec = {k: v[sl] for k, v in rec.items()}  # views: _window writes into rec
+            acc, _ = self._window(W, x_all[sl], y_all[sl], record=window_rec)
+            if sl.stop - sl.start == B:  # a full window: Brian2 applies the update at its last step too
+                self._apply(W, acc, B)
                 for k in PLASTIC:
                     history[k].append(W[k].clone())
         return Trace(
             states={k: v.numpy() for k, v in rec.items()},
             weights={k: (torch.stack(v).numpy() if v else np.zeros((0, *W[k].shape))) for k, v in history.items()},
         )
+
+    def predict_rates(self, weights, x, dtype=torch.float64) -> np.ndarray:
+        """Output rates at the end of the free phase (the circuit's readout), for samples x."""
+        p = self.params
+        W = {k: torch.as_tensor(np.asarray(v), dtype=dtype) for k, v in weights.items()}
+        x = torch.as_tensor(np.asarray(x), dtype=dtype)
+        _, r_free = self._window(W, x, x.new_zeros(x.shape[0], p.n_out))
+        return r_free.numpy()
+
+    def make_trainer(self, n_in, n_classes, seed, dtype=torch.float32):
+        if (n_in, n_classes) != (self.params.n_in, self.params.n_out):
+            raise ShapeError(
+                f"twocomp is configured for n_in={self.params.n_in}, n_out={self.params.n_out} but the data has "
+                f"{n_in} features and {n_classes} classes; set params.n_in = {n_in} and params.n_out = {n_classes}"
+            )
+        return TwoCompTrainer(self, seed, dtype)
+
+
+class TwoCompTrainer(Trainer):
+    """Mini-batch training of twocomp with its torch form (one update window = one mini-batch)."""
+
+    def __init__(self, circuit: TwoComp, seed: int, dtype=torch.float32):
+        self.circuit, self.seed, self.dtype = circuit, seed, dtype
+        self.W = {k: torch.as_tensor(v, dtype=dtype) for k, v in circuit.initial_weights(seed).items()}
+
+    def train_epoch(self, x, y, epoch, progress=None):
+        c = self.circuit
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != c.params.n_in:
+            raise ShapeError(f"twocomp trainer: x has shape {x.shape}, expected (n, {c.params.n_in})")
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(x))
+        B = c.params.batch
+        n_out = c.params.n_out
+        for start in range(0, len(order) - B + 1, B):
+            idx = order[start : start + B]
+            xb = torch.as_tensor(x[idx], dtype=self.dtype)
+            yb = torch.as_tensor(np.eye(n_out)[np.asarray(y)[idx]], dtype=self.dtype)
+            acc, _ = c._window(self.W, xb, yb)
+            c._apply(self.W, acc, B)
+            if progress is not None:
+                progress(B)
+        return {}
+
+    def predict(self, x):
+        return self.circuit.predict_rates(self.weights(), x).argmax(axis=1)
+
+    def weights(self):
+        return {k: v.double().numpy().copy() for k, v in self.W.items()}
+
+    def state_dict(self):
+        return {"weights": self.weights()}
+
+    def load_state_dict(self, state):
+        self.W = {k: torch.as_tensor(v, dtype=self.dtype) for k, v in state["weights"].items()}

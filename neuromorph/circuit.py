@@ -165,6 +165,22 @@ class Circuit(ABC):
         """Run the torch reference on the same trials; return a Trace laid out like Brian2's."""
 
     # ---- optional capabilities ----------------------------------------------------------------------------
+    def trial_data(self, x: np.ndarray, labels: np.ndarray) -> TrialData:
+        """Trials for real samples: ``x`` (n, n_in) and integer ``labels`` -> the circuit's TrialData.
+
+        The default takes the layout of :meth:`example_data` and puts ``x`` and the one-hot labels in place
+        of its ``x`` and ``y``; per-trial values of other names keep the example's (seeded) values.
+        """
+        x = np.asarray(x, dtype=float)
+        template = self.example_data(len(x), 0)
+        if template["x"].shape[1:] != x.shape[1:]:
+            raise ShapeError(f"{self.name}: samples have {x.shape[1:]} features, the circuit expects {template['x'].shape[1:]}")
+        n_out = template["y"].shape[1]
+        labels = np.asarray(labels)
+        if labels.min() < 0 or labels.max() >= n_out:
+            raise ShapeError(f"{self.name}: labels must lie in [0, {n_out}), got range [{labels.min()}, {labels.max()}]")
+        return {**template, "x": x, "y": np.eye(n_out)[labels]}
+
     def make_trainer(self, n_in: int, n_classes: int, seed: int, dtype=None) -> Trainer:
         """A fast trainer for real data (see :class:`Trainer`). Circuits that can learn override this."""
         raise NotImplementedError(f"circuit {self.name!r} has no trainer; it can be verified but not trained")
