@@ -284,6 +284,12 @@ def get_circuit(name: str, params=None, **overrides) -> Circuit:
     factory = _REGISTRY[name]
     if isinstance(factory, str):
         module, _, attr = factory.partition(":")
-        factory = getattr(importlib.import_module(module), attr)
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise UnknownCircuitError(
+                f"circuit {name!r} is registered as {module}:{attr} but cannot be loaded ({exc}); "
+                "reinstall neuromorph (`pip install -e .`) or check that module"
+            ) from exc
         _REGISTRY[name] = factory
     return factory(params, **overrides)

@@ -148,8 +148,39 @@ def run(config: RunConfig, out_dir=None, *, resume: bool = False, progress: bool
     manifest["status"] = "complete"
     manifest["timings"]["total_s"] = time.perf_counter() - t_start
     atomic_write_json(manifest_path, manifest)
-    log(f"results in {out}")
+    _report(out, manifest)
+    log(f"results in {out} (summary: {out / 'report.md'})")
     return out
+
+
+def _report(out: Path, manifest: dict) -> None:
+    """report.md: what ran, the figures, and where each file is."""
+    import json
+
+    lines = [f"# {manifest['name']}", "", f"circuit `{manifest['config']['circuit']}`, seed {manifest['seed']}, "
+             f"git {(manifest.get('git_commit') or '?')[:10]}, config digest {manifest['config_digest']}", ""]
+    for path in sorted(out.glob("verify-*.json")):
+        rep = json.loads(path.read_text())
+        lines += [f"## Brian2 ({rep['backend']}) vs torch float64",
+                  f"{'PASSED' if rep['passed'] else 'FAILED'}: max relative error {rep['max_rel_error']:.2e} "
+                  f"(tolerance {rep['tolerance']:g}) over {rep['n_trials']} trials and {rep['n_updates']} weight updates "
+                  f"-> `{path.name}`", ""]
+    if "final" in manifest:
+        f = manifest["final"]
+        lines += ["## Training", f"after {f['epoch'] + 1} epochs on {manifest['data']['dataset']}: test accuracy "
+                  f"{100 * f['test_acc']:.2f} %, train accuracy {100 * f['train_acc']:.2f} % "
+                  f"({manifest['timings'].get('train_s', 0):.1f} s of training) -> `metrics.jsonl`", ""]
+    cmp_path = out / "compare.json"
+    if cmp_path.exists():
+        rep = json.loads(cmp_path.read_text())
+        lines += ["## Rate model vs spiking twin", "```", rep.get("table", json.dumps(rep)[:2000]), "```", ""]
+    figs = sorted((out / "figures").glob("*.png")) if (out / "figures").exists() else []
+    if figs:
+        lines += ["## Figures"] + [f"- `figures/{p.name}`" for p in figs] + [""]
+    lines += [f"timings: {json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in manifest['timings'].items()})}", ""]
+    from .io import atomic_write_text
+
+    atomic_write_text(out / "report.md", "\n".join(lines))
 
 
 def _train(circuit, config: RunConfig, out: Path, *, resume, progress, log, manifest):
