@@ -1,4 +1,4 @@
-"""The ``neuromorph`` command: list | info | run | verify | compare | bench.
+"""The ``neuromorph`` command: list | info | run | sweep | verify | compare | bench.
 
 Errors neuromorph raises on purpose (bad config, unknown circuit, missing data or compiler, shape mismatch)
 print one line, ``error: ...``, and exit with status 2; a failed equivalence check exits with status 1.
@@ -68,6 +68,17 @@ def cmd_run(args) -> int:
 
     config = load_config(args.config, args.set)
     run(config, args.out, resume=args.resume, progress=not args.no_progress)
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .config import load_config
+    from .sweep import expand_seeds, run_sweep
+
+    config = load_config(args.config, args.set)
+    configs = expand_seeds(config, args.seeds)
+    for path in run_sweep(configs, args.out_root, engine=args.engine, workers=args.workers):
+        print(path)
     return 0
 
 
@@ -194,6 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", action="store_true", help="continue an unfinished run from its checkpoint")
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("sweep", help="one run per seed, in parallel (process pool or Ray); complete runs are skipped")
+    s.add_argument("config")
+    s.add_argument("--seeds", type=int, nargs="+", required=True)
+    s.add_argument("--engine", default="process", help="serial | process | ray")
+    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--out-root", default="results")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    s.set_defaults(func=cmd_sweep)
 
     s = sub.add_parser("verify", help="Brian2 model == torch reference, per phase and update")
     s.add_argument("circuit")
