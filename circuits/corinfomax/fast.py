@@ -1,0 +1,598 @@
+"""Fast batched torch training of CorInfoMax (the form used for accuracy runs).
+
+Semantics (identical to the float64 reference ``simulate_reference`` of ``circuits/corinfomax/circuit.py``;
+they follow the authors' code, ../shared/notes/reference-code.md §1). Row-major batches: a layer's rates are
+``r[k]`` of shape (batch, N_k); ``r[0] = x`` is clamped. Weights in (n_pre, n_post) orientation::
+
+    W_ff{k}  (N_k, N_{k+1})   k = 0..P-1   basal drive of layer k+1:   r[k] @ W_ff{k}
+    W_fb{k}  (N_{k+1}, N_k)   k = 1..P-1   apical drive of layer k:    r[k+1] @ W_fb{k}
+    B{k}     (N_k, N_k)       k = 1..P     symmetric lateral matrix:   r[k] @ B{k}
+
+Neural dynamics: one Gauss-Seidel sweep per iteration s, layers k = 1..P bottom-up; layer k sees r[k-1] of
+this sweep and r[k], r[k+1] (and, sparse, its own interneuron q[k]) of the previous sweep::
+
+    hidden: u += mu_s * (-g u + g r + 2 gamma r B + (W_ff r_below - u)/eps + (W_fb r_above - u)/eps [- q])
+    output: u += mu_s * (-g u + g r +   gamma r B + (W_ff r_below - u)/eps - u - beta (r - y)     [- q])
+    r = clamp(u, 0, 1)  ("dense", B_inf,+)          r = relu(u)  ("sparse", B_1,+)
+    sparse only, right after r[k] is updated (so with the *new* r[k] and the *old* q[k]):
+    a += mu_a_k * (-a + sum_j r_j - 1 + q),   q = relu(a)     (mu_a_k = mu_a[0] hidden, mu_a[1] output)
+
+mu_s = params.mu_at(s), s restarting at 0 in each phase. Free phase: u = r = 0 (a = q = 0), T_free sweeps,
+beta = 0. Nudged phase: u := r_free (the clipped rates), a := q_free, T_nudged sweeps with the signed beta.
+
+Updates after the nudged phase, all computed from the pre-update weights, batch MEAN, divided by signed beta
+(f = params.lr_factor(epoch), n = samples in the batch)::
+
+    W_ff{k} += lr_ff[k]   f / (beta n) * sum_b ( r[k]_nud^T e_nud - r[k]_free^T e_free ),  e = r[k+1] - r[k] W_ff{k}
+    W_fb{k} += lr_fb[k-1] f / (beta n) * sum_b ( r[k+1]_nud^T e'_nud - r[k+1]_free^T e'_free ), e' = r[k] - r[k+1] W_fb{k}
+    B{k}    <- (B{k} - gamma/n * Z^T Z) / lambda,  Z = r[k]_nud B{k}
+
+``lateral_update = "DO"`` keeps instead M = D - O = s_k (c_k gamma B + g I) (s, c) = (eps, 2) hidden, (1, 1)
+output, with D diagonal (autapses) and O off-diagonal (lateral inhibition) and applies eqs. 29-30:
+D <- D/lambda - s c gamma^2 <z_i^2>/lambda + s g (1 - 1/lambda), O <- O/lambda + s c gamma^2 <z_i z_j>/lambda,
+z = B r_nud recovered from M. Mathematically identical to "B" (tested to 1e-12 in float64).
+
+Randomness: see :func:`batch_plan` (order and beta signs per epoch) and :func:`initial_weights`.
+
+Speed: W_ff{0} x is hoisted out of the iterations; every iteration does one GEMM per hidden layer,
+``r[k] @ [c gamma B{k} + g I | W_ff{k}/eps]`` (lateral term of layer k for the next sweep and basal drive of
+layer k+1 for this sweep, fused), plus small GEMMs for the feedback and the output's lateral term. With
+two or more threads the batch is split into row blocks integrated concurrently (one Python thread per block,
+one torch thread each; torch releases the GIL inside ops). Updates are one GEMM per matrix per batch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+from dataclasses import asdict
+
+import numpy as np
+import torch
+
+from neuromorph.circuit import Trainer
+from neuromorph.errors import ConfigError, ShapeError
+
+from .params import CorInfoMaxParams
+
+__all__ = ["initial_weights", "batch_plan", "weight_names", "CorInfoMaxTrainer", "angle_degrees"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# deterministic helpers shared with the Brian2 side
+# ---------------------------------------------------------------------------------------------------------
+def weight_names(params: CorInfoMaxParams) -> list[str]:
+    P = params.n_layers
+    return [f"W_ff{k}" for k in range(P)] + [f"W_fb{k}" for k in range(1, P)] + [f"B{k}" for k in range(1, P + 1)]
+
+
+def initial_weights(params: CorInfoMaxParams, seed: int) -> dict[str, np.ndarray]:
+    """Initial weights (float64, (n_pre, n_post) orientation), as the authors' code draws them.
+
+    ``rng = np.random.default_rng(seed)``; then, in this order, each drawn with ``rng.uniform(-l, l, shape)``
+    directly in the stored shape (Xavier-uniform, l = sqrt(6 / (fan_in + fan_out)), symmetric in the fans):
+
+    1. ``W_ff{k}``, k = 0..P-1, shape (N_k, N_{k+1}), l = sqrt(6 / (N_k + N_{k+1}));
+    2. ``W_fb{k}``, k = 1..P-1, shape (N_{k+1}, N_k), l = sqrt(6 / (N_k + N_{k+1}));
+    3. ``B{k}``, k = 1..P: A of shape (N_k, N_k) with l = sqrt(3 / N_k), ``B = A @ A.T`` then
+       ``B = 0.5 * (B + B.T)`` (exactly symmetric).
+    """
+    n = params.sizes
+    P = params.n_layers
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for k in range(P):
+        lim = math.sqrt(6.0 / (n[k] + n[k + 1]))
+        out[f"W_ff{k}"] = rng.uniform(-lim, lim, size=(n[k], n[k + 1]))
+    for k in range(1, P):
+        lim = math.sqrt(6.0 / (n[k] + n[k + 1]))
+        out[f"W_fb{k}"] = rng.uniform(-lim, lim, size=(n[k + 1], n[k]))
+    for k in range(1, P + 1):
+        lim = math.sqrt(6.0 / (2 * n[k]))
+        a = rng.uniform(-lim, lim, size=(n[k], n[k]))
+        b = a @ a.T
+        out[f"B{k}"] = 0.5 * (b + b.T)
+    return out
+
+
+def batch_plan(n_samples: int, batch: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample order and beta signs of one epoch.
+
+    ``rng = np.random.default_rng([seed, epoch])``; ``order = rng.permutation(n_samples)``; then
+    ``signs = 2 * rng.integers(0, 2, size=n_batches) - 1`` (int64, +-1) with
+    ``n_batches = ceil(n_samples / batch)``. Batch b holds ``order[b*batch:(b+1)*batch]`` (the last one may be
+    shorter) and is nudged with ``beta * signs[b]`` (``params.random_sign_beta = False``: all signs +1, the
+    same draws are still made). The update of batch b is divided by that signed beta.
+    """
+    if n_samples < 1 or batch < 1:
+        raise ConfigError(f"batch_plan needs n_samples >= 1 and batch >= 1, got {n_samples}, {batch}")
+    rng = np.random.default_rng([int(seed), int(epoch)])
+    order = rng.permutation(n_samples)
+    n_batches = -(-n_samples // batch)
+    signs = 2 * rng.integers(0, 2, size=n_batches) - 1
+    return order, signs.astype(np.int64)
+
+
+def angle_degrees(a: np.ndarray, b: np.ndarray) -> float:
+    """acos(tr(A B^T) / sqrt(tr(A A^T) tr(B B^T))) in degrees, for equal-shape A, B."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    c = float(np.sum(a * b) / math.sqrt(float(np.sum(a * a)) * float(np.sum(b * b))))
+    return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the trainer
+# ---------------------------------------------------------------------------------------------------------
+class _Block:
+    """Dynamics state of a block of rows (a view into the full-batch buffers)."""
+
+    __slots__ = ("n", "x", "y", "u", "r", "rf", "E", "G", "a", "q", "qf", "tmp")
+
+    def __init__(self, bufs: dict, lo: int, hi: int):
+        sl = slice(lo, hi)
+        self.n = hi - lo
+        self.x = bufs["x"][sl]
+        self.y = bufs["y"][sl]
+        self.u = [None] + [t[sl] for t in bufs["u"][1:]]
+        self.r = [self.x] + [t[sl] for t in bufs["r"][1:]]
+        self.rf = [self.x] + [t[sl] for t in bufs["rf"][1:]]
+        self.E = [None] + [t[sl] for t in bufs["E"][1:]]
+        self.G = [None] + [t[sl] for t in bufs["G"][1:]]
+        self.a = [None] + [t[sl] for t in bufs["a"][1:]] if bufs["a"] else None
+        self.q = [None] + [t[sl] for t in bufs["q"][1:]] if bufs["q"] else None
+        self.qf = [None] + [t[sl] for t in bufs["qf"][1:]] if bufs["qf"] else None
+        self.tmp = bufs["tmp"][sl] if bufs["tmp"] is not None else None
+
+
+class _Worker:
+    """A persistent thread running blocks with one torch thread (torch releases the GIL inside ops)."""
+
+    def __init__(self):
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.done: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        torch.set_num_threads(1)
+        with torch.inference_mode():
+            while True:
+                task = self.tasks.get()
+                if task is None:
+                    return
+                try:
+                    task()
+                    self.done.put(None)
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    self.done.put(exc)
+
+    def submit(self, fn):
+        self.tasks.put(fn)
+
+    def wait(self):
+        exc = self.done.get()
+        if exc is not None:
+            raise exc
+
+    def close(self):
+        self.tasks.put(None)
+
+
+class CorInfoMaxTrainer(Trainer):
+    """Batched torch trainer for CorInfoMax (dense B_inf,+ or sparse B_1,+), see the module docstring.
+
+    ``threads``: CPU threads to use (None: min(2, cpu count)). With ``split`` (default: threads >= 2 and the
+    batch has >= 2 rows per thread) each thread integrates its own row block of the batch; otherwise the
+    whole batch is integrated at once with ``threads`` intra-op torch threads. ``eval_batch``: rows per
+    chunk in :meth:`predict` (results do not depend on it beyond float rounding).
+    """
+
+    def __init__(self, params: CorInfoMaxParams, seed: int, dtype=torch.float32, threads: int | None = None,
+                 *, split: bool | None = None, eval_batch: int = 1000):
+        if not isinstance(params, CorInfoMaxParams):
+            raise ConfigError(f"CorInfoMaxTrainer expects CorInfoMaxParams, got {type(params).__name__}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ConfigError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        self.params = params
+        self.seed = int(seed)
+        self.dtype = dtype
+        self.threads = int(threads) if threads else min(2, os.cpu_count() or 1)
+        self.n_lanes = self.threads if (split if split is not None else self.threads >= 2) else 1
+        self.n_lanes = max(1, min(self.n_lanes, params.batch // 2 if params.batch >= 2 else 1))
+        self.eval_batch = int(eval_batch)
+        self.epochs_done = 0
+        self._worker: list[_Worker] = []
+        self._sizes = tuple(params.sizes)
+        self.P = params.n_layers
+        self.sparse = params.variant == "sparse"
+        self.mode = params.lateral_update
+        self._load_weights(initial_weights(params, self.seed))
+        self._bufs_cache: dict[int, dict] = {}
+
+    # ---- weights ----------------------------------------------------------------------------------------
+    def _t(self, a) -> torch.Tensor:
+        return torch.tensor(np.asarray(a), dtype=self.dtype)
+
+    def _lat_scale(self, k: int) -> tuple[float, float]:
+        """(s, c): M_k = s (c gamma B_k + g I); hidden (eps, 2), output (1, 1)."""
+        return (self.params.epsilon, 2.0) if k < self.P else (1.0, 1.0)
+
+    def _load_weights(self, w: dict, do: dict | None = None) -> None:
+        p = self.params
+        names = weight_names(p)
+        missing = sorted(set(names) - set(w))
+        if missing:
+            raise ShapeError(f"CorInfoMax weights missing {missing}; expected {names}")
+        expected = {name: arr.shape for name, arr in initial_weights_shapes(p).items()}
+        for name in names:
+            if tuple(np.shape(w[name])) != expected[name]:
+                raise ShapeError(f"weight {name!r} has shape {tuple(np.shape(w[name]))}, expected {expected[name]}")
+        P = self.P
+        self.Wff = [self._t(w[f"W_ff{k}"]) for k in range(P)]
+        self.Wfb = [None] + [self._t(w[f"W_fb{k}"]) for k in range(1, P)]
+        self.B = [None] + [self._t(w[f"B{k}"]) for k in range(1, P + 1)]
+        if self.mode == "DO":
+            self.D = [None]
+            self.O = [None]
+            g, gam = p.g_lk, p.gamma
+            for k in range(1, P + 1):
+                if do is not None:
+                    self.D.append(self._t(do[f"D{k}"]))
+                    self.O.append(self._t(do[f"O{k}"]))
+                    continue
+                s, c = self._lat_scale(k)
+                b64 = torch.tensor(np.asarray(w[f"B{k}"]), dtype=torch.float64)
+                d = s * (c * gam * torch.diagonal(b64) + g)
+                o = -s * c * gam * b64
+                o.fill_diagonal_(0.0)
+                self.D.append(d.to(self.dtype))
+                self.O.append(o.to(self.dtype))
+            self.B = None  # derived on demand from D, O
+
+    def _B_from_DO(self, k: int) -> torch.Tensor:
+        s, c = self._lat_scale(k)
+        m = -self.O[k] / s
+        m.diagonal().add_(self.D[k] / s - self.params.g_lk)
+        return m / (c * self.params.gamma)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        P = self.P
+        out = {f"W_ff{k}": self.Wff[k].numpy().copy() for k in range(P)}
+        out.update({f"W_fb{k}": self.Wfb[k].numpy().copy() for k in range(1, P)})
+        for k in range(1, P + 1):
+            out[f"B{k}"] = (self._B_from_DO(k) if self.mode == "DO" else self.B[k]).numpy().copy()
+        return out
+
+    def lateral_M(self) -> dict[str, np.ndarray]:
+        """M_k = s_k (c_k gamma B_k + g I) (= D - O), the apical lateral matrices, for checks."""
+        out = {}
+        for k in range(1, self.P + 1):
+            if self.mode == "DO":
+                m = -self.O[k].clone()
+                m.diagonal().add_(self.D[k])
+            else:
+                s, c = self._lat_scale(k)
+                m = s * c * self.params.gamma * self.B[k]
+                m.diagonal().add_(s * self.params.g_lk)
+            out[f"M{k}"] = m.numpy().copy()
+        return out
+
+    def state_dict(self) -> dict:
+        st = {"weights": self.weights(), "seed": self.seed, "epochs_done": self.epochs_done,
+              "params": asdict(self.params)}
+        if self.mode == "DO":
+            st["DO"] = {**{f"D{k}": self.D[k].numpy().copy() for k in range(1, self.P + 1)},
+                        **{f"O{k}": self.O[k].numpy().copy() for k in range(1, self.P + 1)}}
+        return st
+
+    def load_state_dict(self, state: dict) -> None:
+        self._load_weights(state["weights"], state.get("DO"))
+        self.seed = int(state.get("seed", self.seed))
+        self.epochs_done = int(state.get("epochs_done", 0))
+
+    def epoch_metrics(self) -> dict:
+        w = self.weights()
+        return {f"angle_{k}": angle_degrees(w[f"W_ff{k}"], w[f"W_fb{k}"].T) for k in range(1, self.P)}
+
+    # ---- buffers ----------------------------------------------------------------------------------------
+    def _buffers(self, nb: int) -> dict:
+        if nb in self._bufs_cache:
+            return self._bufs_cache[nb]
+        n, P, dt = self._sizes, self.P, self.dtype
+        z = lambda *s: torch.zeros(*s, dtype=dt)  # noqa: E731
+        bufs = {
+            "x": z(nb, n[0]),
+            "y": z(nb, n[P]),
+            "u": [None] + [z(nb, n[k]) for k in range(1, P + 1)],
+            "r": [None] + [z(nb, n[k]) for k in range(1, P + 1)],
+            "rf": [None] + [z(nb, n[k]) for k in range(1, P + 1)],
+            "E": [None] + [z(nb, n[k] + n[k + 1]) for k in range(1, P)],
+            "G": [None] + [z(nb, n[k] + n[k + 1]) for k in range(1, P)],
+            "a": [None] + [z(nb, 1) for _ in range(1, P + 1)] if self.sparse else None,
+            "q": [None] + [z(nb, 1) for _ in range(1, P + 1)] if self.sparse else None,
+            "qf": [None] + [z(nb, 1) for _ in range(1, P + 1)] if self.sparse else None,
+            "tmp": z(nb, 1) if self.sparse else None,
+        }
+        self._bufs_cache[nb] = bufs
+        return bufs
+
+    def _blocks(self, bufs: dict, n: int, lanes: int) -> list[_Block]:
+        lanes = max(1, min(lanes, n))
+        edges = [round(i * n / lanes) for i in range(lanes + 1)]
+        return [_Block(bufs, edges[i], edges[i + 1]) for i in range(lanes)]
+
+    def _derived(self, beta: float) -> dict:
+        """Per-batch matrices derived from the weights (read-only during the dynamics)."""
+        p, P, n = self.params, self.P, self._sizes
+        g, gam, eps = p.g_lk, p.gamma, p.epsilon
+        C = [None]
+        Wfbs = [None]
+        for k in range(1, P):
+            c = torch.empty(n[k], n[k] + n[k + 1], dtype=self.dtype)
+            self._lat_into(k, c[:, : n[k]])
+            torch.mul(self.Wff[k], 1.0 / eps, out=c[:, n[k]:])
+            C.append(c)
+            Wfbs.append(self.Wfb[k] * (1.0 / eps))
+        latp = torch.empty(n[P], n[P], dtype=self.dtype)
+        self._lat_into(P, latp)
+        latp_nud = latp.clone()
+        latp_nud.diagonal().sub_(beta)
+        return {"C": C, "Wfbs": Wfbs, "latp": latp, "latp_nud": latp_nud}
+
+    def _lat_into(self, k: int, out: torch.Tensor) -> None:
+        """out = M_k / s_k = c gamma B_k + g I (the lateral+self term of layer k, without beta)."""
+        p = self.params
+        s, c = self._lat_scale(k)
+        if self.mode == "DO":
+            torch.mul(self.O[k], -1.0 / s, out=out)
+            out.diagonal().add_(self.D[k] / s)
+        else:
+            torch.mul(self.B[k], c * p.gamma, out=out)
+            out.diagonal().add_(p.g_lk)
+
+    # ---- dynamics ---------------------------------------------------------------------------------------
+    def _phase(self, blk: _Block, mats: dict, T: int, beta: float, nudged: bool) -> None:
+        p, P, n = self.params, self.P, self._sizes
+        eps, g = p.epsilon, p.g_lk
+        C, Wfbs = mats["C"], mats["Wfbs"]
+        latp = mats["latp_nud"] if nudged else mats["latp"]
+        u, r, G, E = blk.u, blk.r, blk.G, blk.E
+        sparse = self.sparse
+        q, a = blk.q, blk.a
+        act_max = None if sparse else 1.0
+        mu_a = p.mu_a
+        if nudged:
+            if beta != 0.0:
+                torch.mul(blk.y, beta, out=E[P - 1][:, n[P - 1]:])
+            for k in range(1, P + 1):
+                u[k].copy_(r[k])
+                if sparse:
+                    a[k].copy_(q[k])
+        else:
+            # free phase from zero; E[1][:, :N1] = x W_ff0 / eps (hoisted), everything else zero
+            for k in range(1, P + 1):
+                u[k].zero_()
+                r[k].zero_()
+                if sparse:
+                    a[k].zero_()
+                    q[k].zero_()
+            for k in range(1, P):
+                E[k].zero_()
+            torch.mm(blk.x, self.Wff[0], out=E[1][:, : n[1]])
+            E[1][:, : n[1]].mul_(1.0 / eps)
+            for k in range(1, P):
+                G[k].copy_(E[k])
+        c_h_base = g + 2.0 / eps
+        c_o_base = g + 1.0 / eps + 1.0
+        for s in range(T):
+            mu = p.mu_at(s)
+            for k in range(1, P):
+                uk = u[k]
+                uk.addmm_(r[k + 1], Wfbs[k], beta=1.0 - mu * c_h_base, alpha=mu)
+                uk.add_(G[k][:, : n[k]], alpha=mu)
+                if k > 1:
+                    uk.add_(G[k - 1][:, n[k - 1]:], alpha=mu)
+                if sparse:
+                    uk.sub_(q[k], alpha=mu)
+                torch.clamp(uk, 0.0, act_max, out=r[k])
+                if sparse:
+                    self._interneuron(blk, k, mu_a[0])
+                torch.addmm(E[k], r[k], C[k], out=G[k])
+            uk = u[P]
+            uk.addmm_(r[P], latp, beta=1.0 - mu * c_o_base, alpha=mu)
+            uk.add_(G[P - 1][:, n[P - 1]:], alpha=mu)
+            if sparse:
+                uk.sub_(q[P], alpha=mu)
+            torch.clamp(uk, 0.0, act_max, out=r[P])
+            if sparse:
+                self._interneuron(blk, P, mu_a[1])
+
+    @staticmethod
+    def _interneuron(blk: _Block, k: int, mu_a: float) -> None:
+        tmp, a, q = blk.tmp, blk.a[k], blk.q[k]
+        torch.sum(blk.r[k], dim=1, keepdim=True, out=tmp)
+        tmp.add_(q).sub_(1.0)
+        a.mul_(1.0 - mu_a).add_(tmp, alpha=mu_a)
+        torch.clamp(a, min=0.0, out=q)
+
+    def _block_step(self, blk: _Block, mats: dict, beta: float) -> None:
+        p = self.params
+        self._phase(blk, mats, p.t_free, 0.0, nudged=False)
+        for k in range(1, self.P + 1):
+            blk.rf[k].copy_(blk.r[k])
+            if self.sparse:
+                blk.qf[k].copy_(blk.q[k])
+        self._phase(blk, mats, p.t_nudged, beta, nudged=True)
+
+    def _run_blocks(self, blocks: list[_Block], fn) -> None:
+        if len(blocks) == 1:
+            fn(blocks[0])
+            return
+        while len(self._worker) < len(blocks) - 1:
+            self._worker.append(_Worker())
+        prev = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for wk, blk in zip(self._worker, blocks[1:]):
+                wk.submit(lambda blk=blk: fn(blk))
+            err = None
+            try:
+                fn(blocks[0])
+            except BaseException as exc:  # noqa: BLE001
+                err = exc
+            for wk in self._worker[: len(blocks) - 1]:
+                try:
+                    wk.wait()
+                except BaseException as exc:  # noqa: BLE001
+                    err = err or exc
+            if err is not None:
+                raise err
+        finally:
+            torch.set_num_threads(prev)
+
+    # ---- updates ----------------------------------------------------------------------------------------
+    def _update(self, bufs: dict, nrows: int, beta: float, lr_factor: float) -> None:
+        p, P = self.params, self.P
+        x = bufs["x"][:nrows]
+        rn = [x] + [t[:nrows] for t in bufs["r"][1:]]
+        rf = [x] + [t[:nrows] for t in bufs["rf"][1:]]
+        scale = lr_factor / (beta * nrows)
+        # W_ff0: r[0] is the clamped input in both phases, so e_nud - e_free = r1_nud - r1_free
+        self.Wff[0].addmm_(x.T, rn[1] - rf[1], alpha=p.lr_ff[0] * scale)
+        for k in range(1, P):
+            wff = self.Wff[k]
+            en = rn[k + 1] - rn[k] @ wff
+            ef = rf[k + 1] - rf[k] @ wff
+            wff.addmm_(torch.cat([rn[k], rf[k]]).T, torch.cat([en, ef.neg_()]), alpha=p.lr_ff[k] * scale)
+            wfb = self.Wfb[k]
+            bn = rn[k] - rn[k + 1] @ wfb
+            bf = rf[k] - rf[k + 1] @ wfb
+            wfb.addmm_(torch.cat([rn[k + 1], rf[k + 1]]).T, torch.cat([bn, bf.neg_()]), alpha=p.lr_fb[k - 1] * scale)
+        lam, gam = p.lam, p.gamma
+        for k in range(1, P + 1):
+            if self.mode == "DO":
+                s, c = self._lat_scale(k)
+                lat = torch.empty_like(self.O[k])
+                self._lat_into(k, lat)  # c gamma B + g I
+                z = (rn[k] @ lat - p.g_lk * rn[k]) / (c * gam)
+                zz = z.T @ z / nrows
+                coef = s * c * gam * gam / lam
+                self.D[k].mul_(1.0 / lam).sub_(torch.diagonal(zz), alpha=coef).add_(s * p.g_lk * (1.0 - 1.0 / lam))
+                self.O[k].mul_(1.0 / lam).add_(zz, alpha=coef)
+                self.O[k].fill_diagonal_(0.0)
+            else:
+                b = self.B[k]
+                z = rn[k] @ b
+                b.addmm_(z.T, z, beta=1.0 / lam, alpha=-gam / (lam * nrows))
+
+    # ---- public API -------------------------------------------------------------------------------------
+    def _check_x(self, x, what: str) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self._sizes[0]:
+            raise ShapeError(
+                f"{what}: x must have shape (n_samples, {self._sizes[0]}) (input layer size N_0 = {self._sizes[0]} "
+                f"from params.sizes), got {x.shape}"
+            )
+        return x
+
+    def train_epoch(self, x: np.ndarray, y: np.ndarray, epoch: int, progress=None) -> dict:
+        p, P = self.params, self.P
+        x = self._check_x(x, "train_epoch")
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(x):
+            raise ShapeError(f"train_epoch: y must be integer labels of shape ({len(x)},), got {y.shape}")
+        n_cls = self._sizes[P]
+        if len(y) and (y.min() < 0 or y.max() >= n_cls):
+            raise ShapeError(f"train_epoch: labels must lie in [0, {n_cls}) (output layer size), got {y.min()}..{y.max()}")
+        order, signs = batch_plan(len(x), p.batch, self.seed, epoch)
+        if not p.random_sign_beta:
+            signs = np.ones_like(signs)
+        X = torch.as_tensor(x, dtype=self.dtype)
+        Y = torch.as_tensor(y, dtype=torch.int64)
+        order_t = torch.as_tensor(order, dtype=torch.int64)
+        f = p.lr_factor(epoch)
+        nb = p.batch
+        prev_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        n_plus = 0
+        try:
+            with torch.inference_mode():
+                for b in range(len(signs)):
+                    idx = order_t[b * nb:(b + 1) * nb]
+                    m = len(idx)
+                    bufs = self._buffers(nb)
+                    xb, yb = bufs["x"][:m], bufs["y"][:m]
+                    torch.index_select(X, 0, idx, out=xb)
+                    yb.zero_()
+                    yb.scatter_(1, Y[idx].unsqueeze(1), 1.0)
+                    beta = float(p.beta * signs[b])
+                    n_plus += beta > 0
+                    mats = self._derived(beta)
+                    blocks = self._blocks(bufs, m, self.n_lanes)
+                    self._run_blocks(blocks, lambda blk: self._block_step(blk, mats, beta))
+                    self._update(bufs, m, beta, f)
+                    if progress is not None:
+                        progress(m)
+        finally:
+            torch.set_num_threads(prev_threads)
+        self.epochs_done = epoch + 1
+        return {"lr_factor": f, "n_batches": len(signs), "frac_beta_positive": n_plus / max(1, len(signs))}
+
+    def free_rates(self, x: np.ndarray) -> list[np.ndarray]:
+        """Rates r[1..P] at the end of the free phase (from zero, T_free sweeps), per sample."""
+        x = self._check_x(x, "free_rates")
+        outs = [[] for _ in range(self.P)]
+        self._free_chunks(x, lambda rs: [o.append(t.numpy().copy()) for o, t in zip(outs, rs)])
+        return [np.concatenate(o) if o else np.zeros((0, self._sizes[k + 1])) for k, o in enumerate(outs)]
+
+    def _free_chunks(self, x: np.ndarray, sink) -> None:
+        X = torch.as_tensor(x, dtype=self.dtype)
+        eb = max(1, self.eval_batch)
+        prev_threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                mats = self._derived(0.0)
+                for lo in range(0, len(x), eb):
+                    m = min(eb, len(x) - lo)
+                    bufs = self._buffers(eb)
+                    bufs["x"][:m].copy_(X[lo:lo + m])
+                    blk = _Block(bufs, 0, m)
+                    self._phase(blk, mats, self.params.t_free, 0.0, nudged=False)
+                    sink([blk.r[k] for k in range(1, self.P + 1)])
+        finally:
+            torch.set_num_threads(prev_threads)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        x = self._check_x(x, "predict")
+        preds = []
+        self._free_chunks(x, lambda rs: preds.append(torch.argmax(rs[-1], dim=1).numpy().copy()))
+        return np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
+
+    def close(self) -> None:
+        for w in self._worker:
+            w.close()
+        self._worker = []
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def initial_weights_shapes(params: CorInfoMaxParams) -> dict[str, np.ndarray]:
+    """Shapes of every weight (as zero-size placeholders with .shape), without drawing random numbers."""
+    n, P = params.sizes, params.n_layers
+
+    class _S:
+        def __init__(self, shape):
+            self.shape = shape
+
+    out = {f"W_ff{k}": _S((n[k], n[k + 1])) for k in range(P)}
+    out.update({f"W_fb{k}": _S((n[k + 1], n[k])) for k in range(1, P)})
+    out.update({f"B{k}": _S((n[k], n[k])) for k in range(1, P + 1)})
+    return out
