@@ -64,6 +64,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: [train].threads or 1)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--n-train", type=int, default=0)
+    ap.add_argument("--note", default="", help="free text stored in run.json")
     args = ap.parse_args(argv)
 
     raw = tomllib.loads(Path(args.config).read_text())
@@ -91,6 +92,13 @@ def main(argv=None) -> int:
         if metrics_path.exists():
             rows = [json.loads(ln) for ln in metrics_path.read_text().splitlines() if ln.strip()]
             rows = [r for r in rows if r["epoch"] < start]
+        # a checkpoint may come from a run with another (compressed) schedule: accept it only if every finished
+        # epoch ran with the learning rates this schedule prescribes (then the runs are identical so far)
+        for r in rows:
+            want = params.lr_final * params.lr_scale(r["epoch"])
+            if not np.isclose(r["lr_final"], want, rtol=1e-12):
+                raise SystemExit(f"checkpoint epoch {r['epoch']} ran with lr_final {r['lr_final']}, this schedule "
+                                 f"prescribes {want}: start a fresh --out folder")
         print(f"resuming after epoch {state['epoch']}", flush=True)
 
     n_sub = int(tc.get("eval_train_subset", 10000) or 0)
@@ -105,7 +113,8 @@ def main(argv=None) -> int:
         "train_acc_on": f"{len(sub)} fixed training samples (eval mode)",
         "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "numpy": np.__version__,
         "python": platform.python_version(), "host": platform.node(),
-        "command": " ".join([sys.executable, *sys.argv]), "status": "running",
+        "command": " ".join([sys.executable, *sys.argv]), "status": "running", "note": args.note,
+        "resumed_at_epoch": start,
     }
     atomic_write(info_path, json.dumps(info, indent=1, default=str).encode())
 
