@@ -322,3 +322,19 @@ def test_shape_errors():
         bad = dict(tr.state_dict())
         bad["weights"] = {**bad["weights"], "W_ff0": np.zeros((3, 3))}
         tr.load_state_dict(bad)
+
+
+@pytest.mark.parametrize("gemm", ["blas", "auto"])
+@pytest.mark.parametrize("variant", ["dense", "sparse"])
+def test_float32_paths_track_float64(gemm, variant):
+    """float32 (BLAS or the oneDNN pre-packed GEMM, split or not) stays within float32 rounding of float64."""
+    p = small_params((12, 8, 6, 3), variant, lam=1 - 1e-5)
+    X, Y = toy_data(60, 12, 3)
+    ref = CorInfoMaxTrainer(p, seed=1, dtype=torch.float64, threads=1)
+    ref.train_epoch(X, Y, 0)
+    for split in (False, True):
+        tr = CorInfoMaxTrainer(p, seed=1, dtype=torch.float32, threads=2, split=split, gemm=gemm)
+        tr.train_epoch(X, Y, 0)
+        for k, v in tr.weights().items():
+            assert rel_err(v, ref.weights()[k]) < 1e-4, (k, split, tr.gemm)
+        tr.close()

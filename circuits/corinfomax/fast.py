@@ -47,6 +47,7 @@ import math
 import os
 import queue
 import threading
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -123,6 +124,26 @@ def angle_degrees(a: np.ndarray, b: np.ndarray) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, c))))
 
 
+def _onednn_available() -> bool:
+    global _ONEDNN_PACK, _ONEDNN_LINEAR_ADD
+    try:
+        if not torch.backends.mkldnn.is_available():
+            return False
+        _ONEDNN_PACK = torch.ops.mkldnn._reorder_linear_weight._op
+        _ONEDNN_LINEAR_ADD = torch.ops.mkldnn._linear_pointwise.binary._op
+        w = torch.arange(6, dtype=torch.float32).reshape(3, 2)
+        x = torch.ones(1, 2)
+        e = torch.ones(1, 3)
+        got = _ONEDNN_LINEAR_ADD(x, e, _ONEDNN_PACK(w, 1), None, "add")
+        return bool(torch.equal(got, e + x @ w.T))
+    except Exception:  # noqa: BLE001 - any failure means: use the BLAS path
+        return False
+
+
+_ONEDNN_PACK = None
+_ONEDNN_LINEAR_ADD = None
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the trainer
 # ---------------------------------------------------------------------------------------------------------
@@ -191,7 +212,7 @@ class CorInfoMaxTrainer(Trainer):
     """
 
     def __init__(self, params: CorInfoMaxParams, seed: int, dtype=torch.float32, threads: int | None = None,
-                 *, split: bool | None = None, eval_batch: int = 1000):
+                 *, split: bool | None = None, eval_batch: int = 1000, gemm: str = "auto"):
         if not isinstance(params, CorInfoMaxParams):
             raise ConfigError(f"CorInfoMaxTrainer expects CorInfoMaxParams, got {type(params).__name__}")
         if dtype not in (torch.float32, torch.float64):
@@ -203,6 +224,12 @@ class CorInfoMaxTrainer(Trainer):
         self.n_lanes = self.threads if (split if split is not None else self.threads >= 2) else 1
         self.n_lanes = max(1, min(self.n_lanes, params.batch // 2 if params.batch >= 2 else 1))
         self.eval_batch = int(eval_batch)
+        if gemm not in ("auto", "onednn", "blas"):
+            raise ConfigError(f"gemm must be 'auto', 'onednn' or 'blas', got {gemm!r}")
+        onednn_ok = dtype == torch.float32 and _onednn_available()
+        if gemm == "onednn" and not onednn_ok:
+            raise ConfigError("gemm='onednn' needs float32 and a torch build with oneDNN (mkldnn)")
+        self.gemm = "onednn" if (gemm == "onednn" or (gemm == "auto" and onednn_ok)) else "blas"
         self.epochs_done = 0
         self._worker: list[_Worker] = []
         self._sizes = tuple(params.sizes)
@@ -211,6 +238,10 @@ class CorInfoMaxTrainer(Trainer):
         self.mode = params.lateral_update
         self._load_weights(initial_weights(params, self.seed))
         self._bufs_cache: dict[int, dict] = {}
+        self._blocks_cache: dict[tuple, list] = {}
+        # seconds spent per part of train_epoch (cumulative; reset freely): per-batch preparation (gather,
+        # derived matrices and oneDNN packing), neural dynamics (both phases), weight updates
+        self.timing = {"prepare": 0.0, "dynamics": 0.0, "update": 0.0, "batches": 0}
 
     # ---- weights ----------------------------------------------------------------------------------------
     def _t(self, a) -> torch.Tensor:
@@ -324,7 +355,7 @@ class CorInfoMaxTrainer(Trainer):
         edges = [round(i * n / lanes) for i in range(lanes + 1)]
         return [_Block(bufs, edges[i], edges[i + 1]) for i in range(lanes)]
 
-    def _derived(self, beta: float) -> dict:
+    def _derived(self, beta: float, rows_hint: int = 0) -> dict:
         """Per-batch matrices derived from the weights (read-only during the dynamics)."""
         p, P, n = self.params, self.P, self._sizes
         g, gam, eps = p.g_lk, p.gamma, p.epsilon
@@ -340,7 +371,10 @@ class CorInfoMaxTrainer(Trainer):
         self._lat_into(P, latp)
         latp_nud = latp.clone()
         latp_nud.diagonal().sub_(beta)
-        return {"C": C, "Wfbs": Wfbs, "latp": latp, "latp_nud": latp_nud}
+        packed = [None]
+        if self.gemm == "onednn":
+            packed += [_ONEDNN_PACK(c.t().contiguous(), max(1, rows_hint)) for c in C[1:]]
+        return {"C": C, "Wfbs": Wfbs, "latp": latp, "latp_nud": latp_nud, "packed": packed}
 
     def _lat_into(self, k: int, out: torch.Tensor) -> None:
         """out = M_k / s_k = c gamma B_k + g I (the lateral+self term of layer k, without beta)."""
@@ -364,6 +398,8 @@ class CorInfoMaxTrainer(Trainer):
         q, a = blk.q, blk.a
         act_max = None if sparse else 1.0
         mu_a = p.mu_a
+        onednn = self.gemm == "onednn"
+        packed = mats["packed"]
         if nudged:
             if beta != 0.0:
                 torch.mul(blk.y, beta, out=E[P - 1][:, n[P - 1]:])
@@ -384,7 +420,10 @@ class CorInfoMaxTrainer(Trainer):
             torch.mm(blk.x, self.Wff[0], out=E[1][:, : n[1]])
             E[1][:, : n[1]].mul_(1.0 / eps)
             for k in range(1, P):
-                G[k].copy_(E[k])
+                if onednn:
+                    G[k] = E[k].clone()
+                else:
+                    G[k].copy_(E[k])
         c_h_base = g + 2.0 / eps
         c_o_base = g + 1.0 / eps + 1.0
         for s in range(T):
@@ -400,7 +439,10 @@ class CorInfoMaxTrainer(Trainer):
                 torch.clamp(uk, 0.0, act_max, out=r[k])
                 if sparse:
                     self._interneuron(blk, k, mu_a[0])
-                torch.addmm(E[k], r[k], C[k], out=G[k])
+                if onednn:  # G = E + r C with C pre-packed for oneDNN (AVX-512 kernels on this CPU)
+                    G[k] = _ONEDNN_LINEAR_ADD(r[k], E[k], packed[k], None, "add")
+                else:
+                    torch.addmm(E[k], r[k], C[k], out=G[k])
             uk = u[P]
             uk.addmm_(r[P], latp, beta=1.0 - mu * c_o_base, alpha=mu)
             uk.add_(G[P - 1][:, n[P - 1]:], alpha=mu)
@@ -427,41 +469,42 @@ class CorInfoMaxTrainer(Trainer):
                 blk.qf[k].copy_(blk.q[k])
         self._phase(blk, mats, p.t_nudged, beta, nudged=True)
 
-    def _run_blocks(self, blocks: list[_Block], fn) -> None:
-        if len(blocks) == 1:
-            fn(blocks[0])
+    def _run_parallel(self, fns: list) -> None:
+        """Run fns[0] here and fns[1:] on the worker threads (which use one torch thread each)."""
+        if len(fns) == 1:
+            fns[0]()
             return
-        while len(self._worker) < len(blocks) - 1:
+        while len(self._worker) < len(fns) - 1:
             self._worker.append(_Worker())
-        prev = torch.get_num_threads()
-        torch.set_num_threads(1)
+        for wk, fn in zip(self._worker, fns[1:]):
+            wk.submit(fn)
+        err = None
         try:
-            for wk, blk in zip(self._worker, blocks[1:]):
-                wk.submit(lambda blk=blk: fn(blk))
-            err = None
+            fns[0]()
+        except BaseException as exc:  # noqa: BLE001
+            err = exc
+        for wk in self._worker[: len(fns) - 1]:
             try:
-                fn(blocks[0])
+                wk.wait()
             except BaseException as exc:  # noqa: BLE001
-                err = exc
-            for wk in self._worker[: len(blocks) - 1]:
-                try:
-                    wk.wait()
-                except BaseException as exc:  # noqa: BLE001
-                    err = err or exc
-            if err is not None:
-                raise err
-        finally:
-            torch.set_num_threads(prev)
+                err = err or exc
+        if err is not None:
+            raise err
 
     # ---- updates ----------------------------------------------------------------------------------------
-    def _update(self, bufs: dict, nrows: int, beta: float, lr_factor: float) -> None:
+    def _update_ff0(self, bufs: dict, nrows: int, beta: float, lr_factor: float) -> None:
+        """W_ff0: r[0] is the clamped input in both phases, so e_nud - e_free = r1_nud - r1_free."""
+        x = bufs["x"][:nrows]
+        d = bufs["r"][1][:nrows] - bufs["rf"][1][:nrows]
+        self.Wff[0].addmm_(x.T, d, alpha=self.params.lr_ff[0] * lr_factor / (beta * nrows))
+
+    def _update_rest(self, bufs: dict, nrows: int, beta: float, lr_factor: float) -> None:
+        """Every other matrix (each from its own pre-update value, so the order does not matter)."""
         p, P = self.params, self.P
         x = bufs["x"][:nrows]
         rn = [x] + [t[:nrows] for t in bufs["r"][1:]]
         rf = [x] + [t[:nrows] for t in bufs["rf"][1:]]
         scale = lr_factor / (beta * nrows)
-        # W_ff0: r[0] is the clamped input in both phases, so e_nud - e_free = r1_nud - r1_free
-        self.Wff[0].addmm_(x.T, rn[1] - rf[1], alpha=p.lr_ff[0] * scale)
         for k in range(1, P):
             wff = self.Wff[k]
             en = rn[k + 1] - rn[k] @ wff
@@ -515,25 +558,46 @@ class CorInfoMaxTrainer(Trainer):
         order_t = torch.as_tensor(order, dtype=torch.int64)
         f = p.lr_factor(epoch)
         nb = p.batch
+        split = self.n_lanes > 1
         prev_threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
+        # split layout: every thread (this one and the workers) runs single-threaded torch ops on its own
+        # share of the work, so no OpenMP team is ever woken (robust on a shared, oversubscribed machine)
+        torch.set_num_threads(1 if split else self.threads)
+        tm = self.timing
+        clock = time.perf_counter
         n_plus = 0
         try:
             with torch.inference_mode():
+                bufs = self._buffers(nb)
                 for b in range(len(signs)):
+                    t0 = clock()
                     idx = order_t[b * nb:(b + 1) * nb]
                     m = len(idx)
-                    bufs = self._buffers(nb)
                     xb, yb = bufs["x"][:m], bufs["y"][:m]
                     torch.index_select(X, 0, idx, out=xb)
                     yb.zero_()
                     yb.scatter_(1, Y[idx].unsqueeze(1), 1.0)
                     beta = float(p.beta * signs[b])
                     n_plus += beta > 0
-                    mats = self._derived(beta)
-                    blocks = self._blocks(bufs, m, self.n_lanes)
-                    self._run_blocks(blocks, lambda blk: self._block_step(blk, mats, beta))
-                    self._update(bufs, m, beta, f)
+                    key = (nb, m, self.n_lanes)
+                    blocks = self._blocks_cache.get(key)
+                    if blocks is None:
+                        blocks = self._blocks_cache[key] = self._blocks(bufs, m, self.n_lanes)
+                    mats = self._derived(beta, blocks[0].n)
+                    t1 = clock()
+                    self._run_parallel([lambda blk=blk: self._block_step(blk, mats, beta) for blk in blocks])
+                    t2 = clock()
+                    if split:
+                        self._run_parallel([lambda: self._update_rest(bufs, m, beta, f),
+                                            lambda: self._update_ff0(bufs, m, beta, f)])
+                    else:
+                        self._update_ff0(bufs, m, beta, f)
+                        self._update_rest(bufs, m, beta, f)
+                    t3 = clock()
+                    tm["prepare"] += t1 - t0
+                    tm["dynamics"] += t2 - t1
+                    tm["update"] += t3 - t2
+                    tm["batches"] += 1
                     if progress is not None:
                         progress(m)
         finally:
@@ -555,7 +619,7 @@ class CorInfoMaxTrainer(Trainer):
         torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
-                mats = self._derived(0.0)
+                mats = self._derived(0.0, min(eb, len(x)))
                 for lo in range(0, len(x), eb):
                     m = min(eb, len(x) - lo)
                     bufs = self._buffers(eb)
