@@ -361,19 +361,26 @@ class CorInfoMaxTrainer(Trainer):
         g, gam, eps = p.g_lk, p.gamma, p.epsilon
         C = [None]
         Wfbs = [None]
+        packed = [None]
         for k in range(1, P):
-            c = torch.empty(n[k], n[k] + n[k + 1], dtype=self.dtype)
-            self._lat_into(k, c[:, : n[k]])
-            torch.mul(self.Wff[k], 1.0 / eps, out=c[:, n[k]:])
-            C.append(c)
+            if self.gemm == "onednn":
+                # oneDNN takes the (out, in) = C^T layout; the lateral block is symmetric (B is), so it is
+                # its own transpose
+                ct = torch.empty(n[k] + n[k + 1], n[k], dtype=self.dtype)
+                self._lat_into(k, ct[: n[k]])
+                torch.mul(self.Wff[k].t(), 1.0 / eps, out=ct[n[k]:])
+                packed.append(_ONEDNN_PACK(ct, max(1, rows_hint)))
+                C.append(None)
+            else:
+                c = torch.empty(n[k], n[k] + n[k + 1], dtype=self.dtype)
+                self._lat_into(k, c[:, : n[k]])
+                torch.mul(self.Wff[k], 1.0 / eps, out=c[:, n[k]:])
+                C.append(c)
             Wfbs.append(self.Wfb[k] * (1.0 / eps))
         latp = torch.empty(n[P], n[P], dtype=self.dtype)
         self._lat_into(P, latp)
         latp_nud = latp.clone()
         latp_nud.diagonal().sub_(beta)
-        packed = [None]
-        if self.gemm == "onednn":
-            packed += [_ONEDNN_PACK(c.t().contiguous(), max(1, rows_hint)) for c in C[1:]]
         return {"C": C, "Wfbs": Wfbs, "latp": latp, "latp_nud": latp_nud, "packed": packed}
 
     def _lat_into(self, k: int, out: torch.Tensor) -> None:
