@@ -241,7 +241,9 @@ class CorInfoMaxTrainer(Trainer):
         self._blocks_cache: dict[tuple, list] = {}
         # seconds spent per part of train_epoch (cumulative; reset freely): per-batch preparation (gather,
         # derived matrices and oneDNN packing), neural dynamics (both phases), weight updates
-        self.timing = {"prepare": 0.0, "dynamics": 0.0, "update": 0.0, "batches": 0}
+        # "*_cpu": CPU seconds of the calling thread only (in the split layout each worker does the same share)
+        self.timing = {"prepare": 0.0, "dynamics": 0.0, "update": 0.0, "batches": 0,
+                       "prepare_cpu": 0.0, "dynamics_cpu": 0.0, "update_cpu": 0.0}
 
     # ---- weights ----------------------------------------------------------------------------------------
     def _t(self, a) -> torch.Tensor:
@@ -572,12 +574,14 @@ class CorInfoMaxTrainer(Trainer):
         torch.set_num_threads(1 if split else self.threads)
         tm = self.timing
         clock = time.perf_counter
+        cpu = time.thread_time  # this thread's CPU seconds: robust to other processes sharing the cores
         n_plus = 0
         try:
             with torch.inference_mode():
                 bufs = self._buffers(nb)
                 for b in range(len(signs)):
                     t0 = clock()
+                    c0 = cpu()
                     idx = order_t[b * nb:(b + 1) * nb]
                     m = len(idx)
                     xb, yb = bufs["x"][:m], bufs["y"][:m]
@@ -592,8 +596,10 @@ class CorInfoMaxTrainer(Trainer):
                         blocks = self._blocks_cache[key] = self._blocks(bufs, m, self.n_lanes)
                     mats = self._derived(beta, blocks[0].n)
                     t1 = clock()
+                    c1 = cpu()
                     self._run_parallel([lambda blk=blk: self._block_step(blk, mats, beta) for blk in blocks])
                     t2 = clock()
+                    c2 = cpu()
                     if split:
                         self._run_parallel([lambda: self._update_rest(bufs, m, beta, f),
                                             lambda: self._update_ff0(bufs, m, beta, f)])
@@ -601,6 +607,10 @@ class CorInfoMaxTrainer(Trainer):
                         self._update_ff0(bufs, m, beta, f)
                         self._update_rest(bufs, m, beta, f)
                     t3 = clock()
+                    c3 = cpu()
+                    tm["prepare_cpu"] += c1 - c0
+                    tm["dynamics_cpu"] += c2 - c1
+                    tm["update_cpu"] += c3 - c2
                     tm["prepare"] += t1 - t0
                     tm["dynamics"] += t2 - t1
                     tm["update"] += t3 - t2
@@ -622,18 +632,20 @@ class CorInfoMaxTrainer(Trainer):
     def _free_chunks(self, x: np.ndarray, sink) -> None:
         X = torch.as_tensor(x, dtype=self.dtype)
         eb = max(1, self.eval_batch)
+        lanes = self.n_lanes
         prev_threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
+        torch.set_num_threads(1 if lanes > 1 else self.threads)  # split: row blocks on single-threaded lanes
         try:
             with torch.inference_mode():
-                mats = self._derived(0.0, min(eb, len(x)))
+                mats = self._derived(0.0, -(-min(eb, len(x)) // lanes))
+                bufs = self._buffers(eb)
                 for lo in range(0, len(x), eb):
                     m = min(eb, len(x) - lo)
-                    bufs = self._buffers(eb)
                     bufs["x"][:m].copy_(X[lo:lo + m])
-                    blk = _Block(bufs, 0, m)
-                    self._phase(blk, mats, self.params.t_free, 0.0, nudged=False)
-                    sink([blk.r[k] for k in range(1, self.P + 1)])
+                    blocks = self._blocks(bufs, m, lanes)
+                    self._run_parallel([lambda blk=blk: self._phase(blk, mats, self.params.t_free, 0.0, nudged=False)
+                                        for blk in blocks])
+                    sink([bufs["r"][k][:m] for k in range(1, self.P + 1)])
         finally:
             torch.set_num_threads(prev_threads)
 
