@@ -34,6 +34,18 @@ z = B r_nud recovered from M. Mathematically identical to "B" (tested to 1e-12 i
 
 Randomness: see :func:`batch_plan` (order and beta signs per epoch) and :func:`initial_weights`.
 
+What a second implementation (the Brian2 model, the float64 ``simulate_reference``) must match exactly:
+the Gauss-Seidel order above (own-layer terms g r, B r and, sparse, q from the previous sweep); the
+interneuron step after the layer's rate step (new r, old q); u := r_free and a := q_free at the nudged start;
+the output's apical leak of conductance 1 (-u) present in both phases; gamma B at the output but 2 gamma B in
+hidden layers; one shared eps; updates from pre-update weights, batch mean over the trials actually in the
+batch (the last batch of an epoch may be shorter), divided by the signed beta; the B update with the
+nudged rates only; lr_ff/lr_fb scaled by ``params.lr_factor(epoch)`` (absolute exponent).
+Implementation details that are mathematically (not bitwise) identical: g r and the lateral term are one
+matrix product r (c gamma B + g I); x W_ff0 is computed once per batch; W_ff0's update uses
+e_nud - e_free = r1_nud - r1_free (the clamped input is the same in both phases); in float32 with oneDNN
+the lateral block enters as its own transpose (B is symmetric).
+
 Speed: W_ff{0} x is hoisted out of the iterations; every iteration does one GEMM per hidden layer,
 ``r[k] @ [c gamma B{k} + g I | W_ff{k}/eps]`` (lateral term of layer k for the next sweep and basal drive of
 layer k+1 for this sweep, fused), plus small GEMMs for the feedback and the output's lateral term. With
