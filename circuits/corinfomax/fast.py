@@ -30,7 +30,9 @@ Updates after the nudged phase, all computed from the pre-update weights, batch 
 ``lateral_update = "DO"`` keeps instead M = D - O = s_k (c_k gamma B + g I) (s, c) = (eps, 2) hidden, (1, 1)
 output, with D diagonal (autapses) and O off-diagonal (lateral inhibition) and applies eqs. 29-30:
 D <- D/lambda - s c gamma^2 <z_i^2>/lambda + s g (1 - 1/lambda), O <- O/lambda + s c gamma^2 <z_i z_j>/lambda,
-z = B r_nud recovered from M. Mathematically identical to "B" (tested to 1e-12 in float64).
+z = B r_nud recovered from M. Mathematically identical to "B" (tested to 1e-12 in float64). B recovered from M
+= s (c gamma B + g I) loses log10(g / (c gamma)) ~ 4 digits to cancellation: in float32 the reported B{k} of
+the "DO" form is good to ~1e-3 only (the dynamics and W_ff/W_fb are unaffected); use float64 to compare B.
 
 Randomness: see :func:`batch_plan` (order and beta signs per epoch) and :func:`initial_weights`.
 
