@@ -1,0 +1,158 @@
+"""Runs: results folder layout, skip of complete runs, resume after a crash, config/folder mismatches, and a
+missing dataset offline. Uses scikit-learn's bundled digits (small subsets) and the twocomp demo circuit."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from circuits.twocomp import TwoCompTrainer
+from neuromorph.config import config_from_dict
+from neuromorph.errors import ConfigError, DataUnavailableError
+from neuromorph.runner import run
+
+pytestmark = pytest.mark.filterwarnings("ignore:_get_vc_env is private")
+
+PARAMS = {"n_in": 64, "n_out": 10, "n_hidden": 12, "n_inh": 3, "batch": 8, "t_free": 8, "t_nudged": 4, "lr_ho": 0.3}
+
+
+@pytest.fixture(autouse=True)
+def _no_machine_data(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("NEUROMORPH_DATA", str(tmp_path_factory.mktemp("no_data")))
+
+
+def config(epochs=2, **train):
+    return config_from_dict(
+        {
+            "circuit": "twocomp",
+            "seed": 3,
+            "name": "t",
+            "params": PARAMS,
+            "train": {"dataset": "digits", "epochs": epochs, "n_train": 96, "n_test": 40, "threads": 1, **train},
+        }
+    )
+
+
+def metrics(folder):
+    return [json.loads(ln) for ln in (folder / "metrics.jsonl").read_text().splitlines() if ln]
+
+
+def checkpoint_weights(folder):
+    state = pickle.loads((folder / "checkpoint.pkl").read_bytes())
+    return state["epoch"], state["trainer"]["weights"]
+
+
+def quiet(*_a, **_k):
+    pass
+
+
+def test_results_folder_and_skip(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    cfg = config(epochs=2)
+    assert run(cfg, out, progress=False, log=quiet) == out
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["config"] == json.loads(json.dumps(cfg.to_dict()))
+    assert manifest["config_digest"] == cfg.digest()
+    assert manifest["seed"] == 3
+    assert "git_commit" in manifest
+    assert manifest["versions"]["brian2"] and manifest["versions"]["torch"] and manifest["versions"]["python"]
+    assert manifest["timings"]["total_s"] > 0 and manifest["timings"]["train_s"] > 0
+    assert manifest["data"] == {"dataset": "digits", "source": manifest["data"]["source"], "n_train": 96, "n_test": 40}
+
+    rows = metrics(out)
+    assert [r["epoch"] for r in rows] == [0, 1]
+    for r in rows:
+        assert 0.0 <= r["test_acc"] <= 1.0 and 0.0 <= r["train_acc"] <= 1.0
+        # test accuracy is a multiple of 1/40 (40 test samples)
+        assert abs(r["test_acc"] * 40 - round(r["test_acc"] * 40)) < 1e-9
+    assert manifest["final"] == {"epoch": 1, "test_acc": rows[1]["test_acc"], "train_acc": rows[1]["train_acc"]}
+    assert checkpoint_weights(out)[0] == 1
+    for fig in ("learning_curve.png", "phase_timeline.png"):
+        data = (out / "figures" / fig).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    report = (out / "report.md").read_text()
+    assert "test accuracy" in report and "figures/learning_curve.png" in report
+
+    # a second run of the same config is skipped: nothing retrained, nothing rewritten
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def boom(*a, **k):
+        raise AssertionError("a complete run must not train again")
+
+    monkeypatch.setattr(TwoCompTrainer, "train_epoch", boom)
+    logs = []
+    assert run(cfg, out, progress=False, log=logs.append) == out
+    assert any("already complete" in m for m in logs)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+    # a different config may not write into this folder
+    with pytest.raises(ConfigError, match="different config"):
+        run(config(epochs=3), out, progress=False, log=quiet)
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
+    cfg = config(epochs=3)
+    a, b = tmp_path / "A", tmp_path / "B"
+    run(cfg, a, progress=False, log=quiet)
+
+    real = TwoCompTrainer.train_epoch
+    calls = []
+
+    def crash_on_second_epoch(self, x, y, epoch, progress=None):
+        calls.append(epoch)
+        if epoch == 1:
+            raise RuntimeError("simulated crash in epoch 2")
+        return real(self, x, y, epoch, progress=progress)
+
+    monkeypatch.setattr(TwoCompTrainer, "train_epoch", crash_on_second_epoch)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(cfg, b, progress=False, log=quiet)
+    assert calls == [0, 1]
+    assert json.loads((b / "manifest.json").read_text())["status"] == "running"
+    assert [r["epoch"] for r in metrics(b)] == [0]
+    assert checkpoint_weights(b)[0] == 0
+
+    # an unfinished folder is not silently restarted or continued
+    with pytest.raises(ConfigError, match="--resume"):
+        run(cfg, b, progress=False, log=quiet)
+
+    monkeypatch.setattr(TwoCompTrainer, "train_epoch", real)
+    logs = []
+    run(cfg, b, resume=True, progress=False, log=logs.append)
+    assert any("resuming from the checkpoint after epoch 0" in m for m in logs)
+    assert json.loads((b / "manifest.json").read_text())["status"] == "complete"
+
+    ma, mb = metrics(a), metrics(b)
+    assert [r["epoch"] for r in mb] == [0, 1, 2]
+    assert [r["test_acc"] for r in mb] == [r["test_acc"] for r in ma]
+    assert [r["train_acc"] for r in mb] == [r["train_acc"] for r in ma]
+    ea, wa = checkpoint_weights(a)
+    eb, wb = checkpoint_weights(b)
+    assert ea == eb == 2 and set(wa) == set(wb)
+    for k in wa:
+        np.testing.assert_array_equal(wb[k], wa[k], err_msg=k)
+    # the run trained: the final plastic weights are not the initial ones
+    from circuits.twocomp import TwoComp
+
+    w0 = TwoComp(**PARAMS).initial_weights(3)
+    assert np.abs(wa["W_xh"] - w0["W_xh"]).max() > 1e-4
+    np.testing.assert_array_equal(wa["W_fb"], w0["W_fb"].astype(np.float32).astype(np.float64))
+
+
+def test_missing_dataset_offline(tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("NEUROMORPH_DATA", str(empty))
+    cfg = config_from_dict(
+        {
+            "circuit": "twocomp",
+            "params": {"n_in": 784, "n_out": 10},
+            "train": {"dataset": "mnist", "epochs": 1, "data_root": str(empty)},
+        }
+    )
+    with pytest.raises(DataUnavailableError, match="mnist") as exc:
+        run(cfg, tmp_path / "out", progress=False, log=quiet)
+    assert str(empty) in str(exc.value)
