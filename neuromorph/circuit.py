@@ -26,6 +26,7 @@ from .phases import PhaseSchedule
 
 if TYPE_CHECKING:  # pragma: no cover
     from .brian.model import BrianModel
+    from .spiking import SpikingModel
 
 __all__ = [
     "Circuit",
@@ -101,6 +102,9 @@ def _coerce(value, default, where):
                         raise ConfigError(f"{where} must be a list of integers, got {value!r}")
                 else:
                     items = tuple(float(v) for v in items)
+            elif default and all(isinstance(d, str) for d in default):
+                if not all(isinstance(v, str) for v in items):
+                    raise ConfigError(f"{where} must be a list of strings, got {value!r}")
             return items
     elif default is None:
         return value
@@ -184,6 +188,17 @@ class Circuit(ABC):
     def make_trainer(self, n_in: int, n_classes: int, seed: int, dtype=None) -> Trainer:
         """A fast trainer for real data (see :class:`Trainer`). Circuits that can learn override this."""
         raise NotImplementedError(f"circuit {self.name!r} has no trainer; it can be verified but not trained")
+
+    def build_spiking_brian(
+        self, weights: Mapping[str, np.ndarray], x: np.ndarray, *, encoding: str, t_sample: float, r_max: float, tau_syn: float
+    ) -> SpikingModel:
+        """The spiking twin for inference on inputs ``x`` (one trial of ``t_sample`` seconds per row; see
+        neuromorph.spiking). Circuits with a spiking twin override this."""
+        raise NotImplementedError(f"circuit {self.name!r} has no spiking twin (build_spiking_brian)")
+
+    def predict_rate(self, weights: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+        """The rate model's predicted integer labels for ``x`` (compared with the spiking twin's)."""
+        raise NotImplementedError(f"circuit {self.name!r} has no rate-model prediction (predict_rate)")
 
     def compared_states(self) -> tuple[str, ...] | None:
         """State names the equivalence harness compares (None: all recorded)."""

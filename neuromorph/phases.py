@@ -93,7 +93,7 @@ class PhaseSchedule:
         names = [p.name for p in phases]
         if len(set(names)) != len(names):
             raise ConfigError(f"phase names must be unique, got {names}")
-        if not isinstance(self.trials_per_update, int) or self.trials_per_update < 1:
+        if not isinstance(self.trials_per_update, int) or isinstance(self.trials_per_update, bool) or self.trials_per_update < 1:
             raise ConfigError(f"trials_per_update must be a positive integer, got {self.trials_per_update!r}")
         starts, s = [], 0
         for p in phases:

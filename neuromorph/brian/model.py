@@ -120,8 +120,11 @@ def run_model(model: BrianModel, *, build_dir: str | os.PathLike | None = None, 
 
     mons = _add_monitors(model)
     net = Network(*model.objects, *mons.values())
+    from brian2.devices.device import RuntimeDevice
+
     device = get_device()
-    standalone = hasattr(device, "build")
+    # Every Brian2 device has a build() (a no-op in runtime mode), so test the device class instead.
+    standalone = not isinstance(device, RuntimeDevice)
     t0 = time.perf_counter()
     net.run(model.n_steps * model.dt * second, namespace=model.namespace)
     timings = {}
@@ -150,9 +153,10 @@ class StandaloneSession:
 
     def __init__(self, model: BrianModel, build_dir: str | os.PathLike | None = None):
         from brian2 import Network, get_device, second
+        from brian2.devices.device import RuntimeDevice
 
         device = get_device()
-        if not hasattr(device, "build"):
+        if isinstance(device, RuntimeDevice):
             raise TypeError("StandaloneSession needs an active cpp or cuda standalone device (neuromorph.brian.activate)")
         self.model = model
         self.mons = _add_monitors(model)
