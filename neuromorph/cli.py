@@ -12,7 +12,7 @@ import sys
 import time
 import warnings
 
-from .errors import NeuromorphError
+from .errors import ConfigError, NeuromorphError
 
 __all__ = ["main"]
 
@@ -86,7 +86,11 @@ def _verification_circuit(name, overrides):
     from .circuit import get_circuit
     from .config import parse_overrides
 
-    params = parse_overrides(overrides).get("params", {}) if overrides else {}
+    parsed = parse_overrides(overrides) if overrides else {}
+    unknown = sorted(set(parsed) - {"params"})
+    if unknown:
+        raise ConfigError(f"--set here takes params.KEY=VALUE only; got {unknown} (e.g. --set params.n_hidden=5)")
+    params = parsed.get("params", {})
     circuit = get_circuit(name, **params)
     if not params and hasattr(circuit, "verification_circuit"):
         circuit = circuit.verification_circuit()

@@ -69,6 +69,7 @@ def run(config: RunConfig, out_dir=None, *, resume: bool = False, progress: bool
     out = Path(out_dir) if out_dir else Path("results") / config.run_name
     manifest_path = out / "manifest.json"
     digest = config.digest()
+    old = {}
     if manifest_path.exists():
         import json
 
@@ -95,10 +96,23 @@ def run(config: RunConfig, out_dir=None, *, resume: bool = False, progress: bool
         "git_commit": git_commit(),
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": __import__("os").cpu_count()},
         "status": "running",
-        "timings": {},
+        # a resumed run keeps the time spent before the interruption
+        "timings": {"train_s": old.get("timings", {}).get("train_s", 0.0)} if resume and old else {},
     }
     atomic_write_json(manifest_path, manifest)
     t_start = time.perf_counter()
+    try:
+        _execute(circuit, config, out, manifest, manifest_path, t_start, resume=resume, progress=progress, log=log)
+    except BaseException as exc:
+        # leave a record of why the run stopped; `--resume` continues from the last checkpoint
+        manifest["status"] = "failed" if not isinstance(exc, KeyboardInterrupt) else "interrupted"
+        manifest["error"] = f"{type(exc).__name__}: {exc}"
+        atomic_write_json(manifest_path, manifest)
+        raise
+    return out
+
+
+def _execute(circuit, config, out, manifest, manifest_path, t_start, *, resume, progress, log) -> None:
 
     if config.verify is not None:
         from .equivalence import verify
@@ -150,7 +164,6 @@ def run(config: RunConfig, out_dir=None, *, resume: bool = False, progress: bool
     atomic_write_json(manifest_path, manifest)
     _report(out, manifest)
     log(f"results in {out} (summary: {out / 'report.md'})")
-    return out
 
 
 def _report(out: Path, manifest: dict) -> None:

@@ -111,7 +111,9 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="simulated crash"):
         run(cfg, b, progress=False, log=quiet)
     assert calls == [0, 1]
-    assert json.loads((b / "manifest.json").read_text())["status"] == "running"
+    crashed = json.loads((b / "manifest.json").read_text())
+    assert crashed["status"] == "failed"
+    assert "simulated crash in epoch 2" in crashed["error"]
     assert [r["epoch"] for r in metrics(b)] == [0]
     assert checkpoint_weights(b)[0] == 0
 
