@@ -290,6 +290,138 @@ class TwoComp(Circuit):
         return TwoCompTrainer(self, seed, dtype)
 
 
+    # ---- spiking twin (inference, free phase only) ------------------------------------------------------------
+    def _free_rates(self, weights, x) -> dict[str, np.ndarray]:
+        """The rate model's rates at the end of the free phase: {"H", "Inh", "O"} -> (n, n_units).
+
+        A free-only pass of :meth:`simulate_reference` (learning rates 0, one window, a 1-step nudged phase
+        whose states are ignored).
+        """
+        import dataclasses
+
+        p = self.params
+        x = self._check_x(x)
+        n = x.shape[0]
+        free_only = TwoComp(dataclasses.replace(p, lr_xh=0.0, lr_ho=0.0, batch=n, t_nudged=1))
+        trace = free_only.simulate_reference(weights, {"x": x, "y": np.zeros((n, p.n_out))})
+        k = p.t_free - 1
+        return {
+            "H": np.clip(trace.states["u_h"][:, k], 0, 1),
+            "Inh": np.clip(trace.states["u_i"][:, k], 0, None),
+            "O": np.clip(trace.states["u_o"][:, k], 0, 1),
+        }
+
+    def _check_x(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if x.ndim != 2 or x.shape[1] != self.params.n_in or x.shape[0] < 1:
+            raise ShapeError(f"twocomp: inputs x have shape {x.shape}, expected (n_trials, n_in={self.params.n_in})")
+        return x
+
+    def predict_rate(self, weights, x) -> np.ndarray:
+        """argmax of the output rates at the end of the free phase (ties → lowest index)."""
+        self.check_weights(weights)
+        return np.argmax(self._free_rates(weights, x)["O"], axis=1)
+
+    def build_spiking_brian(self, weights, x, *, encoding="poisson", t_sample=0.2, r_max=None, tau_syn=None):
+        """Spiking twin of the free phase: one trial of ``t_sample`` s per row of ``x``.
+
+        X fires at r_max·x; H, Inh and O integrate the rate model's soma equations (same τ, g_L, g_B, g_A),
+        with each summed input replaced by a synaptic trace of time constant ``tau_syn`` (one per pathway:
+        I_basal ← X, I_apical ← O, I_inh ← Inh; I_exc ← H; I_ff ← H) and fire at r_max·σ(u) (σ = clip(u, 0, 1);
+        interneurons clip(u, 0, ∞)). Every trial starts from u = 0 with empty traces. The prediction is the
+        argmax of O's spike count over the last half of the trial (``readout_fraction`` 0.5: the first half
+        lets the traces, τ_syn, settle). Reference rates: the rate model at the end of its free phase.
+        """
+        from brian2 import TimedArray, second
+
+        from neuromorph.brian import BrianModel
+        from neuromorph.spiking import (
+            DEFAULT_R_MAX,
+            DEFAULT_TAU_SYN,
+            SpikingModel,
+            inference_schedule,
+            make_encoder,
+            spike_projection,
+            spiking_group_equations,
+        )
+
+        p = self.params
+        self.check_weights(weights)
+        x = self._check_x(x)
+        r_max = DEFAULT_R_MAX if r_max is None else float(r_max)
+        tau_syn = DEFAULT_TAU_SYN if tau_syn is None else float(tau_syn)
+        dt = self.dt
+        tau = dt / p.dt_over_tau
+        sch = inference_schedule(t_sample, dt, clamp=("x",))
+        T = sch.trial_steps
+        enc = make_encoder(encoding, r_max=r_max)
+        r_max = enc.r_max  # an encoder instance brings its own
+        x_in = TimedArray(x, dt=T * dt * second, name="x_in")
+        flags = sch.brian_flags()
+        # Interneuron rates are unbounded (clip(u, 0, inf)); with r_h <= 1 they stay below the largest
+        # positive column sum of W_hi.
+        inh_bound = max(1.0, float(np.clip(np.asarray(weights["W_hi"]), 0, None).sum(axis=0).max()))
+        common = dict(dt=dt, r_max=r_max, tau_syn=tau_syn)
+        eq = {
+            "X": spiking_group_equations("clamp_x*x_in(t, i)", enc, rate_bound=max(1.0, float(x.max())), **common),
+            "H": spiking_group_equations(
+                "clip(u, 0, 1)",
+                enc,
+                dynamics=f"du/dt = (-{p.g_leak!r}*u + {p.g_basal!r}*(I_basal - u) + {p.g_apical!r}*(I_apical - u) - I_inh)/({tau!r}*second) : 1",
+                inputs=("I_basal", "I_apical", "I_inh"),
+                **common,
+            ),
+            "Inh": spiking_group_equations(
+                "clip(u, 0, inf)", enc, dynamics=f"du/dt = (-u + I_exc)/({tau!r}*second) : 1", inputs=("I_exc",),
+                rate_bound=inh_bound, **common,
+            ),
+            "O": spiking_group_equations(
+                "clip(u, 0, 1)", enc, dynamics=f"du/dt = (-u + I_ff)/({tau!r}*second) : 1", inputs=("I_ff",), **common
+            ),
+        }
+        sizes = {"X": p.n_in, "H": p.n_hidden, "Inh": p.n_inh, "O": p.n_out}
+        groups = {
+            k: eq[k].make_group(sizes[k], f"spk_{k}", header=flags, reset_flag="reset_zero", reset_vars=() if k == "X" else ("u",))
+            for k in sizes
+        }
+        syns, projs = [], []
+        for name, pre, post, target in (
+            ("W_xh", "X", "H", "I_basal"),
+            ("W_ho", "H", "O", "I_ff"),
+            ("W_fb", "O", "H", "I_apical"),
+            ("W_hi", "H", "Inh", "I_exc"),
+            ("W_ih", "Inh", "H", "I_inh"),
+        ):
+            S, proj = spike_projection(
+                groups[pre], groups[post], weights[name], target, r_max=r_max, tau_syn=tau_syn,
+                name=f"spk_{name}", pre_name=pre, post_name=post,
+            )
+            syns.append(S)
+            projs.append(proj)
+        model = BrianModel(
+            objects=[*groups.values(), *syns],
+            schedule=sch,
+            n_trials=x.shape[0],
+            dt=dt,
+            inputs={"x": x_in},
+            namespace={"x_in": x_in},
+            record_states=False,
+        )
+        return SpikingModel(
+            brian=model,
+            populations=groups,
+            encoders={k: e.encoder for k, e in eq.items()},
+            projections=projs,
+            output="O",
+            t_sample=float(t_sample),
+            compared=("H", "Inh", "O"),
+            readout_fraction=0.5,
+            reference_rates=self._free_rates(weights, x),
+            rate_steps=p.t_free,
+            info={"encoding": enc.encoding, "r_max": r_max, "tau_syn": tau_syn},
+        )
+
+
 class TwoCompTrainer(Trainer):
     """Mini-batch training of twocomp with its torch form (one update window = one mini-batch)."""
 

@@ -1,0 +1,221 @@
+"""Rate model versus spiking twin: accuracy, agreement, state error and spike/SynOp counts per simulated time.
+
+:func:`compare_rate_spiking` asks the circuit for its rate-model predictions (``Circuit.predict_rate``) and,
+for each simulated time per sample ``t_sample``, builds its spiking twin (``Circuit.build_spiking_brian``)
+for *all* samples at once - trials are consecutive ``t_sample`` windows, state reset at each start, inputs
+as per-trial rows of a TimedArray - and runs it in one Brian2 run (for ``cpp``/``cuda``: one build per
+duration). It reports, per duration:
+
+* spiking accuracy, rate accuracy, agreement (fraction of samples where both predict the same label);
+* state error: mean |ρ_rate − ρ_spike| of each compared population (normalised rates; ρ_spike = spike count
+  in the readout window / (r_max · window)), when the circuit supplies its rate model's rates;
+* spikes and SynOps (Σ_spikes fan-out) per inference, next to the rate model's dense MACs per inference.
+
+The report prints as a markdown table (:meth:`CompareReport.table`) and serialises to JSON
+(:meth:`CompareReport.to_json`, written atomically with ``path=``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, ShapeError
+from .io import atomic_write_text
+from .spiking import DEFAULT_R_MAX, DEFAULT_TAU_SYN, ENCODINGS, SpikeEncoder, run_spiking
+
+__all__ = ["CompareRow", "CompareReport", "compare_rate_spiking"]
+
+
+@dataclass
+class CompareRow:
+    """Figures for one simulated time per sample."""
+
+    t_sample: float
+    n_samples: int
+    spiking_accuracy: float
+    rate_accuracy: float
+    agreement: float
+    state_error: dict[str, float]
+    spikes_per_inference: float
+    synops_per_inference: float
+    dense_macs_per_inference: int | None
+    spikes_per_population: dict[str, float]  # per inference
+    mean_rate_hz: dict[str, float]
+    sim_s: float  # wall time of the Brian2 run (standalone: build + run)
+
+
+@dataclass
+class CompareReport:
+    circuit: str
+    encoding: str
+    target: str
+    r_max: float
+    tau_syn: float
+    seed: int
+    n_samples: int
+    readout_fraction: float
+    rate_accuracy: float
+    rows: list[CompareRow] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def table(self) -> str:
+        """Markdown table, one row per t_sample."""
+        pops = list(dict.fromkeys(k for r in self.rows for k in r.state_error))
+        head = (
+            ["t_sample (s)", "spiking acc", "rate acc", "agreement"]
+            + [f"err ρ {p}" for p in pops]
+            + ["spikes/inf", "SynOps/inf", "rate MACs/inf", "sim (s)"]
+        )
+        lines = [
+            f"{self.circuit}: {self.encoding} spikes, r_max {self.r_max:g} Hz, τ_syn {self.tau_syn * 1e3:g} ms, "
+            f"{self.n_samples} samples, readout = last {self.readout_fraction:g} of each trial, target {self.target}",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
+        for r in self.rows:
+            macs = "" if r.dense_macs_per_inference is None else f"{r.dense_macs_per_inference:,}"
+            cells = (
+                [f"{r.t_sample:g}", f"{r.spiking_accuracy:.3f}", f"{r.rate_accuracy:.3f}", f"{r.agreement:.3f}"]
+                + [f"{r.state_error[p]:.4f}" if p in r.state_error else "" for p in pops]
+                + [f"{r.spikes_per_inference:,.1f}", f"{r.synops_per_inference:,.0f}", macs, f"{r.sim_s:.1f}"]
+            )
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self, path: str | os.PathLike | None = None) -> str:
+        """The report as JSON; with ``path`` also written atomically (temporary file + os.replace)."""
+        text = json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n"
+        if path is not None:
+            atomic_write_text(path, text)
+        return text
+
+    def write_json(self, path: str | os.PathLike) -> None:
+        """Write :meth:`to_json` to ``path`` atomically."""
+        self.to_json(path)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def compare_rate_spiking(
+    circuit,
+    weights: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    t_samples: Sequence[float] = (0.05, 0.1, 0.2, 0.5),
+    encoding: str | SpikeEncoder = "poisson",
+    target: str = "cpp",
+    r_max: float = DEFAULT_R_MAX,
+    tau_syn: float = DEFAULT_TAU_SYN,
+    seed: int = 0,
+    readout_fraction: float | None = None,
+    build_root: str | os.PathLike | None = None,
+    progress=None,
+) -> CompareReport:
+    """Run the rate model and the spiking twin of ``circuit`` on (x, y) and compare them per ``t_sample``.
+
+    ``encoding`` is one of :data:`~neuromorph.spiking.ENCODINGS` or an encoder instance (e.g.
+    ``LIF(r_max, tau_ref=0.001)``; its r_max is the one used). ``y`` holds integer labels (or one-hot rows).
+    ``readout_fraction`` overrides the circuit's readout window (the last fraction of each trial whose spikes
+    are counted). ``build_root``: where standalone builds go (one sub-directory per duration, removed when the
+    next duration re-activates the device, so only the last one stays; temporary directories otherwise).
+    ``progress(message)`` is called before each duration.
+    """
+    import brian2
+
+    from .brian.devices import activate
+
+    if isinstance(encoding, SpikeEncoder):
+        encoding_desc = ", ".join(f"{k}={v}" for k, v in encoding.describe().items() if k != "encoding")
+        encoding_name = f"{encoding.encoding} ({encoding_desc})"
+        r_max = encoding.r_max
+    elif encoding in ENCODINGS:
+        encoding_name = encoding
+    else:
+        raise ConfigError(f"unknown spike encoding {encoding!r}; allowed values are {list(ENCODINGS)}")
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y)
+    if y.ndim == 2:
+        y = np.argmax(y, axis=1)
+    if x.ndim != 2 or y.shape != (x.shape[0],):
+        raise ShapeError(f"compare: x must be (n, n_in) and y (n,) labels or (n, n_classes); got {x.shape}, {y.shape}")
+    t_samples = [float(t) for t in t_samples]
+    if not t_samples or any(t <= 0 for t in t_samples):
+        raise ConfigError(f"t_samples must be positive durations in seconds, got {t_samples}")
+    y = y.astype(np.int64)
+    np.random.seed(seed)
+    t0 = time.perf_counter()
+    rate_pred = np.asarray(circuit.predict_rate(weights, x))
+    rate_s = time.perf_counter() - t0
+    rate_acc = float(np.mean(rate_pred == y))
+    report = CompareReport(
+        circuit=getattr(circuit, "name", type(circuit).__name__),
+        encoding=encoding_name,
+        target=target,
+        r_max=float(r_max),
+        tau_syn=float(tau_syn),
+        seed=int(seed),
+        n_samples=int(x.shape[0]),
+        readout_fraction=float("nan"),
+        rate_accuracy=rate_acc,
+        meta={
+            "brian2": brian2.__version__,
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "rate_predict_s": rate_s,
+        },
+    )
+    for t_sample in t_samples:
+        if progress is not None:
+            progress(f"t_sample={t_sample:g} s: building the spiking twin ({target})")
+        activate(target)
+        np.random.seed(seed)
+        sm = circuit.build_spiking_brian(weights, x, encoding=encoding, t_sample=t_sample, r_max=r_max, tau_syn=tau_syn)
+        if readout_fraction is not None:
+            sm.readout_fraction = float(readout_fraction)
+        report.readout_fraction = float(sm.readout_fraction)
+        build_dir = None
+        if build_root is not None:
+            build_dir = Path(build_root) / f"t{t_sample:g}"
+            build_dir.mkdir(parents=True, exist_ok=True)
+        t1 = time.perf_counter()
+        res = run_spiking(sm, build_dir=build_dir, seed=seed)
+        sim_s = time.perf_counter() - t1
+        pred = res.predictions
+        st = res.stats
+        report.rows.append(
+            CompareRow(
+                t_sample=t_sample,
+                n_samples=int(x.shape[0]),
+                spiking_accuracy=float(np.mean(pred == y)),
+                rate_accuracy=rate_acc,
+                agreement=float(np.mean(pred == rate_pred)),
+                state_error={k: v for k, v in res.state_errors(sm.reference_rates).items() if k in sm.compared},
+                spikes_per_inference=st.spikes_per_inference,
+                synops_per_inference=st.synops_per_inference,
+                dense_macs_per_inference=st.dense_macs_per_inference,
+                spikes_per_population=st.spikes_per_sample,
+                mean_rate_hz=st.mean_rate_hz,
+                sim_s=sim_s,
+            )
+        )
+    return report
