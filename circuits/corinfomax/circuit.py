@@ -564,6 +564,131 @@ class CorInfoMax(Circuit):
         )
 
 
+    # ---- spiking twin (inference, free phase; dense variant) -----------------------------------------------------
+    def _free_rates(self, weights, x) -> dict[str, np.ndarray]:
+        """The rate model's rates at the end of the free phase, ``{"layer1": ..., "layerP": ...}`` (n, N_k).
+
+        The free phase of :meth:`simulate_reference` for all rows at once (one window, so no weight update
+        precedes any trial; the nudged phase that follows is ignored).
+        """
+        import dataclasses
+
+        p = self.params
+        x = self._check_spiking_x(x)
+        n = x.shape[0]
+        one_window = type(self)(dataclasses.replace(p, batch=n, t_nudged=1))
+        data = {"x": x, "y": np.zeros((n, p.sizes[-1])), "beta": np.ones(n)}
+        trace = one_window.simulate_reference(weights, data)
+        k_end = one_window.schedule.end("free")
+        lo, hi = 0.0, (None if p.variant == "sparse" else 1.0)
+        return {f"layer{k}": np.clip(trace.states[f"u{k}"][:, k_end], lo, hi) for k in range(1, p.n_layers + 1)}
+
+    def _check_spiking_x(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if x.ndim != 2 or x.shape[1] != self.params.sizes[0] or x.shape[0] < 1:
+            raise ShapeError(f"{self.name}: inputs x have shape {x.shape}, expected (n_samples, N_0={self.params.sizes[0]})")
+        return x
+
+    def predict_rate(self, weights, x) -> np.ndarray:
+        """argmax of the output layer's rates at the end of the free phase (ties → lowest index)."""
+        self.check_weights(weights)
+        return np.argmax(self._free_rates(weights, x)[f"layer{self.params.n_layers}"], axis=1)
+
+    def build_spiking_brian(self, weights, x, *, encoding="poisson", t_sample=0.2, r_max=None, tau_syn=None):
+        """Spiking twin of the free phase (dense variant, B∞,+): one trial of ``t_sample`` s per row of ``x``.
+
+        Layer 0 fires at r_max·x. Layer k integrates eq. 19 at the constant step μ_u per Brian2 step
+        (du/dt = μ_u·F(u)/dt, i.e. one step = one iteration of Algorithm 1 without the μ decay, which changes
+        the speed of convergence but not the fixed point) with every summed input replaced by a synaptic trace
+        (τ_syn): I_ff ← spikes of layer k−1 through W_ff^(k−1), I_fb ← layer k+1 through W_fb^(k), I_lat ← layer
+        k itself through c·B^(k) (autapses included; c = 2εγ hidden, γ output); the g·r self term reads the
+        unit's own rate ρ locally. Units fire at r_max·σ₊(u). Every trial starts from u = 0 with empty traces;
+        the prediction is the argmax of the output layer's spike count over the last half of the trial.
+        Reference rates: the rate model at the end of its free phase.
+        """
+        from brian2 import TimedArray, second
+
+        from neuromorph.brian import BrianModel
+        from neuromorph.spiking import (
+            DEFAULT_R_MAX,
+            DEFAULT_TAU_SYN,
+            SpikingModel,
+            inference_schedule,
+            make_encoder,
+            spike_projection,
+            spiking_group_equations,
+        )
+
+        p = self.params
+        if p.variant != "dense":
+            raise NotImplementedError(
+                f"{self.name}: the spiking twin exists for the dense variant (clipped-ReLU rates) only; the sparse "
+                "variant's unbounded ReLU rates and ℓ1 interneuron have no spiking form yet"
+            )
+        self.check_weights(weights)
+        x = self._check_spiking_x(x)
+        r_max = DEFAULT_R_MAX if r_max is None else float(r_max)
+        tau_syn = DEFAULT_TAU_SYN if tau_syn is None else float(tau_syn)
+        P, N, dt = p.n_layers, p.sizes, self.dt
+        eps, g = p.epsilon, p.g_lk
+        sch = inference_schedule(t_sample, dt, clamp=("x",))
+        T = sch.trial_steps
+        enc = make_encoder(encoding, r_max=r_max)
+        r_max = enc.r_max  # an encoder instance brings its own
+        x_in = TimedArray(x, dt=T * dt * second, name="x_in")
+        flags = sch.brian_flags()
+        rate = {0: spiking_group_equations("clamp_x*x_in(t, i)", enc, dt=dt, r_max=r_max, rate_bound=max(1.0, float(x.max())))}
+        for k in range(1, P + 1):
+            if k < P:  # hidden: −g u + g r + 2γ B r + (1/ε)(W_ff r − u) + (1/ε)(W_fb r − u)
+                F = f"-{g!r}*u + {g!r}*rho + I_lat + {1 / eps!r}*(I_ff - u) + {1 / eps!r}*(I_fb - u)"
+                inputs = ("I_ff", "I_fb", "I_lat")
+            else:  # output, β = 0: −g u + g r + γ B r + (1/ε)(W_ff r − u) − u
+                F = f"-{g!r}*u + {g!r}*rho + I_lat + {1 / eps!r}*(I_ff - u) - u"
+                inputs = ("I_ff", "I_lat")
+            rate[k] = spiking_group_equations(
+                "clip(u, 0, 1)", enc, dt=dt, r_max=r_max, tau_syn=tau_syn, inputs=inputs,
+                dynamics=f"du/dt = {p.mu_u!r}*({F})/({dt!r}*second) : 1",
+            )
+        groups = {
+            f"layer{k}": rate[k].make_group(
+                N[k], f"spk_layer{k}", header=flags, reset_flag="reset_zero", reset_vars=() if k == 0 else ("u",)
+            )
+            for k in range(P + 1)
+        }
+        pathways = [(f"W_ff{k}", k, k + 1, "I_ff", 1.0) for k in range(P)]
+        pathways += [(f"W_fb{k}", k + 1, k, "I_fb", 1.0) for k in range(1, P)]
+        pathways += [(f"B{k}", k, k, "I_lat", self.lateral_coefficients(k)[0] / (eps if k < P else 1.0)) for k in range(1, P + 1)]
+        syns, projs = [], []
+        for name, pre, post, target, scale in pathways:
+            S, proj = spike_projection(
+                groups[f"layer{pre}"], groups[f"layer{post}"], scale * np.asarray(weights[name], float), target,
+                r_max=r_max, tau_syn=tau_syn, name=f"spk_{name}", pre_name=f"layer{pre}", post_name=f"layer{post}",
+            )
+            syns.append(S)
+            projs.append(proj)
+        model = BrianModel(
+            objects=[*groups.values(), *syns],
+            schedule=sch,
+            n_trials=x.shape[0],
+            dt=dt,
+            inputs={"x": x_in},
+            namespace={"x_in": x_in},
+            record_states=False,
+        )
+        return SpikingModel(
+            brian=model,
+            populations=groups,
+            encoders={k: rate[int(k[5:])].encoder for k in groups},
+            projections=projs,
+            output=f"layer{P}",
+            t_sample=float(t_sample),
+            compared=tuple(f"layer{k}" for k in range(1, P + 1)),
+            readout_fraction=0.5,
+            reference_rates=self._free_rates(weights, x),
+            rate_steps=p.t_free,
+            info={"encoding": enc.encoding, "r_max": r_max, "tau_syn": tau_syn, "mu_u": p.mu_u},
+        )
+
 class CorInfoMaxSparse(CorInfoMax):
     """CorInfoMax-B1,+: the same circuit with ``variant="sparse"`` as the default."""
 
