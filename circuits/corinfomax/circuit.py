@@ -206,6 +206,18 @@ class CorInfoMax(Circuit):
         beta = np.repeat(signs * p.beta, p.batch)[:n_trials]
         return {"x": x, "y": np.eye(p.sizes[-1])[labels], "beta": beta}
 
+    def make_trainer(self, n_in: int, n_classes: int, seed: int, dtype=torch.float32):
+        """The fast batched trainer (circuits/corinfomax/fast.py) with this circuit's parameters."""
+        from .fast import CorInfoMaxTrainer
+
+        p = self.params
+        if (n_in, n_classes) != (p.sizes[0], p.sizes[-1]):
+            raise ShapeError(
+                f"{self.name} has sizes {list(p.sizes)} but the data has {n_in} features and {n_classes} classes; "
+                f"set params.sizes = [{n_in}, ..., {n_classes}]"
+            )
+        return CorInfoMaxTrainer(p, seed, dtype=dtype)
+
     # ---- verification instances --------------------------------------------------------------------------------
     @classmethod
     def verification_instance(cls, layers: int = 2, variant: str | None = None, lateral_update: str = "B", **overrides):
