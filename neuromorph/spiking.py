@@ -64,6 +64,7 @@ A unit's own rate ``rho`` may be used locally (no spikes needed), as in the ``h*
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -616,8 +617,9 @@ class SpikingResult:
 def run_spiking(sm: SpikingModel, *, build_dir: str | os.PathLike | None = None, seed: int | None = None) -> SpikingResult:
     """Run every trial of ``sm`` on the active Brian2 device in one run and count spikes.
 
-    Standalone targets build and run one binary (``build_dir`` or a temporary directory). ``seed`` seeds
-    Brian2's random numbers (``brian2.seed``) before the run.
+    Standalone targets build and run one binary in ``build_dir``, or in a temporary directory that is removed
+    once the spikes are read (monitors of ``sm`` cannot be read again afterwards). ``seed`` seeds Brian2's
+    random numbers (``brian2.seed``) before the run.
     """
     import brian2
     from brian2 import Network, SpikeMonitor, get_device, second
@@ -639,7 +641,7 @@ def run_spiking(sm: SpikingModel, *, build_dir: str | os.PathLike | None = None,
         t1 = time.perf_counter()
         device.build(directory=directory, compile=True, run=True, with_output=False)
         timings["build_and_run_s"] = time.perf_counter() - t1
-        timings["build_dir"] = directory
+        timings["build_dir"] = directory if build_dir else None
     else:
         timings["run_s"] = time.perf_counter() - t0
     W = sm.window_steps
@@ -654,6 +656,8 @@ def run_spiking(sm: SpikingModel, *, build_dir: str | os.PathLike | None = None,
         enc = sm.encoders.get(name)
         if enc is not None:
             rates[name] = counts[name] / (enc.r_max * W * dt)
+    if standalone and not build_dir:
+        shutil.rmtree(directory, ignore_errors=True)
     stats = SpikeStats(
         n_samples=sm.n_trials,
         t_sample=sm.t_sample,
