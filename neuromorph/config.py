@@ -61,7 +61,7 @@ class CompareConfig:
     n_samples: int = 200
     backend: str = "cpp"
     r_max: float = 200.0
-    tau_syn: float = 0.005
+    tau_syn: float = 0.02
 
 
 @dataclass(frozen=True)
