@@ -354,8 +354,6 @@ def test_bad_inputs():
     "overrides, match",
     [
         ({"kernel": "laplace"}, "kernel"),  # unknown to the batch form too
-        ({"kernel": "cosine"}, "Gaussian kernel only"),  # known, but no streaming rule
-        ({"mode": "grouped"}, "mode"),
         ({"mode": "bogus"}, "mode"),
         ({"beta_avg": 1.5}, "beta_avg"),
         ({"b3_init": [0.0]}, "b3_init"),
@@ -366,3 +364,15 @@ def test_bad_inputs():
 def test_bad_config(overrides, match):
     with pytest.raises(ConfigError, match=match):
         get_circuit("phsic", **overrides)
+
+
+@pytest.mark.parametrize("overrides, match", [({"kernel": "cosine"}, "Gaussian kernel only"), ({"mode": "grouped"}, "mode")])
+def test_batch_only_settings(overrides, match):
+    """Cosine kernel and grouping without divnorm train through the batch form but have no streaming circuit."""
+    circuit = get_circuit("phsic", sizes=[6, 8, 3], n_groups=2, **overrides)
+    trainer = circuit.make_trainer(6, 3, seed=0)
+    assert set(trainer.weights()) == {"W1", "W_out", "b_out"}
+    with pytest.raises(ConfigError, match=match):
+        circuit.example_data(4, 0)
+    with pytest.raises(ConfigError, match=match):
+        circuit.build_brian(circuit.initial_weights(0), {})

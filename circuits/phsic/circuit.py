@@ -117,19 +117,22 @@ class PHSICCircuitParams(PHSICParams):
     t_sample: int = 0  # steps per sample phase (0: the minimum, 1 plain / L+1 divnorm)
     t_update: int = 0  # steps of the update phase (0: the minimum, 1 plain / 2 divnorm)
 
-    def __post_init__(self):
-        super().__post_init__()
+    def check_streaming(self) -> None:
+        """The streaming circuit's limits (the batch-form trainer has none of them: any kernel, any mode)."""
         if self.kernel != "gaussian":
             raise ConfigError(
                 f"kernel: the streaming pHSIC circuit implements the Gaussian kernel only, got {self.kernel!r} "
                 "(the cosine kernel's two-point rule needs three plasticity pathways, Appendix B.4; train it with "
-                "the batch form)"
+                "the batch form: `neuromorph run` uses it)"
             )
         if self.mode not in STREAMING_MODES:
             raise ConfigError(
                 f"mode: the streaming circuit supports {list(STREAMING_MODES)}, got {self.mode!r} (grouping "
                 "without divisive normalisation has no Hebbian two-point rule, §3.4)"
             )
+
+    def __post_init__(self):
+        super().__post_init__()
         if not 0.0 <= self.beta_avg <= 1.0:
             raise ConfigError(f"beta_avg: β of eq. 61 must lie in [0, 1], got {self.beta_avg!r}")
         n_hidden = len(self.sizes) - 2
@@ -332,6 +335,7 @@ class PHSIC(Circuit):
         Labels are temporally correlated (each repeats the previous one with probability 1/2, else is drawn
         anew), so that pairs of the same class (k_y = 1) and of different classes (k_y = −1/(C−1)) both occur.
         """
+        self.params.check_streaming()
         N = self.params.sizes
         rng = np.random.default_rng(seed + 4242)
         x = rng.uniform(-1.0, 1.0, size=(n_trials, N[0]))
@@ -373,6 +377,7 @@ class PHSIC(Circuit):
 
         X, Y (0) → L_k (10k) → N_k (10k+5, divnorm) → O (10(L+1)) → K (1000) → b1_k, b2_k, b3_k (1000+10k+2/4/6).
         """
+        self.params.check_streaming()
         from brian2 import NeuronGroup, Synapses, TimedArray, second
 
         from neuromorph.brian import BrianModel, set_weight_matrix
@@ -578,6 +583,7 @@ class PHSIC(Circuit):
         before it produced in this step and what those after it held at the end of the previous step;
         (2) the gates (memory, running average, Hebbian accumulation, weight update); (3) the record.
         """
+        self.params.check_streaming()
         p, sch = self.params, self.schedule
         self.check_weights(weights)
         n_trials = self._check_data(data)
