@@ -204,19 +204,27 @@ class Circuit(ABC):
         """State names the equivalence harness compares (None: all recorded)."""
         return None
 
+    def weight_shapes(self) -> dict[str, tuple[int, int]]:
+        """(n_pre, n_post) of every weight matrix. Default: read off initial_weights (override if that is costly)."""
+        return {k: tuple(np.shape(v)) for k, v in self.initial_weights(0).items()}
+
     def check_weights(self, weights: Mapping[str, np.ndarray]) -> None:
-        """Raise ShapeError unless ``weights`` has exactly the matrices and shapes of initial_weights."""
-        expected = {k: v.shape for k, v in self.initial_weights(0).items()}
+        """Raise ShapeError unless ``weights`` has exactly the circuit's matrices with their shapes."""
+        expected = self.weight_shapes()
         missing = sorted(set(expected) - set(weights))
         extra = sorted(set(weights) - set(expected))
         if missing or extra:
-            raise ShapeError(f"{self.name}: weights missing {missing}, unexpected {extra}; expected {sorted(expected)}")
-        for k, shape in expected.items():
-            got = np.shape(weights[k])
-            if tuple(got) != tuple(shape):
+            raise ShapeError(
+                f"{self.name}: weights missing {missing}, unexpected {extra}; expected "
+                + ", ".join(f"{k} {v}" for k, v in expected.items())
+            )
+        sizes = getattr(self.params, "sizes", None)
+        for key, shape in expected.items():
+            got = tuple(np.shape(weights[key]))
+            if got != tuple(shape):
                 raise ShapeError(
-                    f"{self.name}: weight {k!r} has shape {tuple(got)}, expected {tuple(shape)} "
-                    "(n_pre, n_post) for the configured layer sizes"
+                    f"{self.name}: weight matrix {key!r} has shape {got}, expected {tuple(shape)} (n_pre, n_post)"
+                    + (f" for layer sizes {list(sizes)}" if sizes is not None else " for the configured sizes")
                 )
 
     def describe(self) -> dict:

@@ -151,23 +151,6 @@ class CorInfoMax(Circuit):
         return out
 
     # ---- checks ---------------------------------------------------------------------------------------------
-    def check_weights(self, weights: Mapping[str, np.ndarray]) -> None:
-        expected = self.weight_shapes()
-        missing = sorted(set(expected) - set(weights))
-        extra = sorted(set(weights) - set(expected))
-        if missing or extra:
-            raise ShapeError(
-                f"{self.name}: weights missing {missing}, unexpected {extra}; expected "
-                + ", ".join(f"{k} {v}" for k, v in expected.items())
-            )
-        for key, shape in expected.items():
-            got = tuple(np.shape(weights[key]))
-            if got != shape:
-                raise ShapeError(
-                    f"{self.name}: weight matrix {key!r} has shape {got}, expected {shape} (n_pre, n_post) "
-                    f"for layer sizes {list(self.params.sizes)}"
-                )
-
     def _check_data(self, data: TrialData) -> int:
         N = self.params.sizes
         for key in ("x", "y", "beta"):

@@ -263,23 +263,6 @@ class PHSIC(Circuit):
         return tuple(names + ["ky", "o"])
 
     # ---- checks ------------------------------------------------------------------------------------------------
-    def check_weights(self, weights: Mapping[str, np.ndarray]) -> None:
-        expected = self.weight_shapes()
-        missing = sorted(set(expected) - set(weights))
-        extra = sorted(set(weights) - set(expected))
-        if missing or extra:
-            raise ShapeError(
-                f"{self.name}: weights missing {missing}, unexpected {extra}; expected "
-                + ", ".join(f"{k} {v}" for k, v in expected.items())
-            )
-        for key, shape in expected.items():
-            got = tuple(np.shape(weights[key]))
-            if got != shape:
-                raise ShapeError(
-                    f"{self.name}: weight {key!r} has shape {got}, expected {shape} ((n_pre, n_post) for layer sizes "
-                    f"{list(self.params.sizes)})"
-                )
-
     def _check_data(self, data: TrialData) -> int:
         N = self.params.sizes
         n_in, C = N[0], N[-1]
