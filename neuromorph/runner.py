@@ -29,7 +29,7 @@ import numpy as np
 from .circuit import get_circuit
 from .config import RunConfig
 from .errors import ConfigError
-from .io import append_jsonl, atomic_write_bytes, atomic_write_json
+from .io import append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = ["run", "package_versions", "git_commit"]
 
@@ -156,6 +156,7 @@ def _execute(circuit, config, out, manifest, manifest_path, t_start, *, resume, 
             seed=config.seed,
         )
         rep.write_json(out / "compare.json")
+        atomic_write_text(out / "compare.md", rep.table() + "\n")
         log(rep.table())
         manifest["timings"]["compare_s"] = time.perf_counter() - t0
 
@@ -183,15 +184,13 @@ def _report(out: Path, manifest: dict) -> None:
         lines += ["## Training", f"after {f['epoch'] + 1} epochs on {manifest['data']['dataset']}: test accuracy "
                   f"{100 * f['test_acc']:.2f} %, train accuracy {100 * f['train_acc']:.2f} % "
                   f"({manifest['timings'].get('train_s', 0):.1f} s of training) -> `metrics.jsonl`", ""]
-    cmp_path = out / "compare.json"
+    cmp_path = out / "compare.md"
     if cmp_path.exists():
-        rep = json.loads(cmp_path.read_text())
-        lines += ["## Rate model vs spiking twin", "```", rep.get("table", json.dumps(rep)[:2000]), "```", ""]
+        lines += ["## Rate model vs spiking twin (`compare.json`)", "", cmp_path.read_text(), ""]
     figs = sorted((out / "figures").glob("*.png")) if (out / "figures").exists() else []
     if figs:
         lines += ["## Figures"] + [f"- `figures/{p.name}`" for p in figs] + [""]
     lines += [f"timings: {json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in manifest['timings'].items()})}", ""]
-    from .io import atomic_write_text
 
     atomic_write_text(out / "report.md", "\n".join(lines))
 
