@@ -52,7 +52,11 @@ Speed: W_ff{0} x is hoisted out of the iterations; every iteration does one GEMM
 ``r[k] @ [c gamma B{k} + g I | W_ff{k}/eps]`` (lateral term of layer k for the next sweep and basal drive of
 layer k+1 for this sweep, fused), plus small GEMMs for the feedback and the output's lateral term. With
 two or more threads the batch is split into row blocks integrated concurrently (one Python thread per block,
-one torch thread each; torch releases the GIL inside ops). Updates are one GEMM per matrix per batch.
+one torch thread each). The sweeps of a phase are one TorchScript call (:func:`_sweeps_py`), which runs
+without the GIL, so the blocks really run in parallel and the per-op Python overhead is gone. Each block
+also computes its rows of Z = r_nud B (the B update's factor) right after its dynamics. The updates of a
+batch run on two threads, overlapped with deriving (and, for oneDNN, packing) the next batch's matrices
+(:meth:`CorInfoMaxTrainer._update_and_derive_split`). Updates are one GEMM per matrix per batch.
 """
 
 from __future__ import annotations
@@ -62,7 +66,9 @@ import os
 import queue
 import threading
 import time
+import warnings
 from dataclasses import asdict
+from typing import List
 
 import numpy as np
 import torch
@@ -157,6 +163,68 @@ def _onednn_available() -> bool:
 _ONEDNN_PACK = None
 _ONEDNN_LINEAR_ADD = None
 
+# placeholder for the unused index 0 of per-layer lists (TorchScript lists hold tensors only)
+_NO_TENSOR = torch.empty(0)
+
+
+def _sweeps_py(u: List[torch.Tensor], r: List[torch.Tensor], G: List[torch.Tensor], E: List[torch.Tensor],
+               Wfbs: List[torch.Tensor], C: List[torch.Tensor], latp: torch.Tensor, mus: List[float],
+               sizes: List[int], c_h: float, c_o: float, onednn: bool, sparse: bool, a: List[torch.Tensor],
+               q: List[torch.Tensor], tmp: torch.Tensor, mu_a_h: float, mu_a_o: float) -> List[torch.Tensor]:
+    """The Gauss-Seidel sweeps of one phase (module docstring), in place on u, r, a, q; returns G.
+
+    G[k] = E[k] + r[k] C[k] holds the lateral term of layer k (for the next sweep) and the basal drive of
+    layer k+1 (for this sweep). ``C[k]`` is the oneDNN-packed (out, in) matrix when ``onednn``, else the
+    plain (in, out) one. Written in the TorchScript subset: scripted, the whole phase runs as one call that
+    does not hold the GIL, so the lanes of the split layout integrate truly in parallel.
+    """
+    P = len(sizes) - 1
+    for mu in mus:
+        for k in range(1, P + 1):
+            uk = u[k]
+            if k < P:
+                uk.addmm_(r[k + 1], Wfbs[k], beta=1.0 - mu * c_h, alpha=mu)
+                uk.add_(G[k][:, : sizes[k]], alpha=mu)
+            else:
+                uk.addmm_(r[P], latp, beta=1.0 - mu * c_o, alpha=mu)
+            if k > 1:
+                uk.add_(G[k - 1][:, sizes[k - 1]:], alpha=mu)
+            if sparse:
+                uk.sub_(q[k], alpha=mu)
+                torch.clamp(uk, min=0.0, out=r[k])
+                # interneuron step with the new r[k] and the old q[k]
+                mu_a = mu_a_h if k < P else mu_a_o
+                torch.sum(r[k], dim=1, keepdim=True, out=tmp)
+                tmp.add_(q[k]).sub_(1.0)
+                a[k].mul_(1.0 - mu_a).add_(tmp, alpha=mu_a)
+                torch.clamp(a[k], min=0.0, out=q[k])
+            else:
+                torch.clamp(uk, 0.0, 1.0, out=r[k])
+            if k < P:
+                if onednn:  # oneDNN with a pre-packed matrix (AVX-512 kernels on this CPU): a new tensor
+                    G[k] = torch.ops.mkldnn._linear_pointwise(r[k], E[k], C[k], None, "add")
+                else:
+                    torch.addmm(E[k], r[k], C[k], out=G[k])
+    return G
+
+
+_SWEEPS = None
+
+
+def _sweeps():
+    """:func:`_sweeps_py`, scripted with TorchScript where this torch supports it, else the Python function."""
+    global _SWEEPS
+    if _SWEEPS is None:
+        _SWEEPS = _sweeps_py
+        if _onednn_available():  # scripting resolves torch.ops.mkldnn at compile time
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # torch.jit.script's deprecation notice (torch >= 2.9)
+                    _SWEEPS = torch.jit.script(_sweeps_py)
+            except Exception:  # noqa: BLE001 - TorchScript missing or changed: the same code runs eagerly
+                _SWEEPS = _sweeps_py
+    return _SWEEPS
+
 
 # ---------------------------------------------------------------------------------------------------------
 # the trainer
@@ -164,7 +232,7 @@ _ONEDNN_LINEAR_ADD = None
 class _Block:
     """Dynamics state of a block of rows (a view into the full-batch buffers)."""
 
-    __slots__ = ("n", "x", "y", "u", "r", "rf", "E", "G", "a", "q", "qf", "tmp")
+    __slots__ = ("n", "x", "y", "u", "r", "rf", "E", "G", "a", "q", "qf", "tmp", "Z")
 
     def __init__(self, bufs: dict, lo: int, hi: int):
         sl = slice(lo, hi)
@@ -180,6 +248,7 @@ class _Block:
         self.q = [None] + [t[sl] for t in bufs["q"][1:]] if bufs["q"] else None
         self.qf = [None] + [t[sl] for t in bufs["qf"][1:]] if bufs["qf"] else None
         self.tmp = bufs["tmp"][sl] if bufs["tmp"] is not None else None
+        self.Z = [None] + [t[sl] for t in bufs["Z"][1:]] if bufs["Z"] else None
 
 
 class _Worker:
@@ -254,7 +323,8 @@ class CorInfoMaxTrainer(Trainer):
         self._bufs_cache: dict[int, dict] = {}
         self._blocks_cache: dict[tuple, list] = {}
         # seconds spent per part of train_epoch (cumulative; reset freely): per-batch preparation (gather,
-        # derived matrices and oneDNN packing), neural dynamics (both phases), weight updates
+        # derived matrices and oneDNN packing), neural dynamics (both phases), weight updates (in the split
+        # layout "update" also holds the next batch's preparation, which runs beside the updates)
         # "*_cpu": CPU seconds of the calling thread only (in the split layout each worker does the same share)
         self.timing = {"prepare": 0.0, "dynamics": 0.0, "update": 0.0, "batches": 0,
                        "prepare_cpu": 0.0, "dynamics_cpu": 0.0, "update_cpu": 0.0}
@@ -362,6 +432,9 @@ class CorInfoMaxTrainer(Trainer):
             "q": [None] + [z(nb, 1) for _ in range(1, P + 1)] if self.sparse else None,
             "qf": [None] + [z(nb, 1) for _ in range(1, P + 1)] if self.sparse else None,
             "tmp": z(nb, 1) if self.sparse else None,
+            # Z[k] = r[k]_nud B_k, the B update's factor, computed by each lane for its rows right after its
+            # dynamics (in parallel) instead of in the update step
+            "Z": [None] + [z(nb, n[k]) for k in range(1, P + 1)] if self.mode == "B" else None,
         }
         self._bufs_cache[nb] = bufs
         return bufs
@@ -373,31 +446,53 @@ class CorInfoMaxTrainer(Trainer):
 
     def _derived(self, beta: float, rows_hint: int = 0) -> dict:
         """Per-batch matrices derived from the weights (read-only during the dynamics)."""
-        p, P, n = self.params, self.P, self._sizes
-        g, gam, eps = p.g_lk, p.gamma, p.epsilon
-        C = [None]
-        Wfbs = [None]
-        packed = [None]
-        for k in range(1, P):
-            if self.gemm == "onednn":
-                # oneDNN takes the (out, in) = C^T layout; the lateral block is symmetric (B is), so it is
-                # its own transpose
-                ct = torch.empty(n[k] + n[k + 1], n[k], dtype=self.dtype)
-                self._lat_into(k, ct[: n[k]])
-                torch.mul(self.Wff[k].t(), 1.0 / eps, out=ct[n[k]:])
-                packed.append(_ONEDNN_PACK(ct, max(1, rows_hint)))
-                C.append(None)
-            else:
-                c = torch.empty(n[k], n[k] + n[k + 1], dtype=self.dtype)
-                self._lat_into(k, c[:, : n[k]])
-                torch.mul(self.Wff[k], 1.0 / eps, out=c[:, n[k]:])
-                C.append(c)
-            Wfbs.append(self.Wfb[k] * (1.0 / eps))
+        mats = self._mats_shell()
+        for k in range(1, self.P):
+            self._derive_lateral(mats, k)
+            self._derive_forward(mats, k)
+            self._pack(mats, k, rows_hint)
+        self._derive_output(mats, beta)
+        return mats
+
+    def _mats_shell(self) -> dict:
+        """Storage of the derived matrices: per hidden layer k the fused matrix [c gamma B_k + g I | W_ff{k}/eps]
+        (kept as its (out, in) transpose ``ct`` for oneDNN, which also needs it packed)."""
+        n, P, dt = self._sizes, self.P, self.dtype
+        onednn = self.gemm == "onednn"
+        return {
+            "C": [None] + [None if onednn else torch.empty(n[k], n[k] + n[k + 1], dtype=dt) for k in range(1, P)],
+            "ct": [None] + [torch.empty(n[k] + n[k + 1], n[k], dtype=dt) if onednn else None for k in range(1, P)],
+            "packed": [None] * P, "Wfbs": [None] * P, "latp": None, "latp_nud": None,
+        }
+
+    def _derive_lateral(self, mats: dict, k: int) -> None:
+        """The lateral block of hidden layer k (needs B_k only). oneDNN takes the (out, in) = C^T layout; the
+        lateral block is symmetric (B is), so it is its own transpose."""
+        n = self._sizes
+        self._lat_into(k, mats["ct"][k][: n[k]] if self.gemm == "onednn" else mats["C"][k][:, : n[k]])
+
+    def _derive_forward(self, mats: dict, k: int) -> None:
+        """The basal block W_ff{k}/eps of hidden layer k, and W_fb{k}/eps."""
+        n, eps = self._sizes, self.params.epsilon
+        if self.gemm == "onednn":
+            torch.mul(self.Wff[k].t(), 1.0 / eps, out=mats["ct"][k][n[k]:])
+        else:
+            torch.mul(self.Wff[k], 1.0 / eps, out=mats["C"][k][:, n[k]:])
+        mats["Wfbs"][k] = self.Wfb[k] * (1.0 / eps)
+
+    def _pack(self, mats: dict, k: int, rows_hint: int) -> None:
+        """oneDNN: pack the fused matrix of hidden layer k (both blocks must be in place)."""
+        if self.gemm == "onednn":
+            mats["packed"][k] = _ONEDNN_PACK(mats["ct"][k], max(1, rows_hint))
+
+    def _derive_output(self, mats: dict, beta: float) -> None:
+        """The output layer's lateral matrix, without and with the nudge -beta I."""
+        P, n = self.P, self._sizes
         latp = torch.empty(n[P], n[P], dtype=self.dtype)
         self._lat_into(P, latp)
         latp_nud = latp.clone()
         latp_nud.diagonal().sub_(beta)
-        return {"C": C, "Wfbs": Wfbs, "latp": latp, "latp_nud": latp_nud, "packed": packed}
+        mats["latp"], mats["latp_nud"] = latp, latp_nud
 
     def _lat_into(self, k: int, out: torch.Tensor) -> None:
         """out = M_k / s_k = c gamma B_k + g I (the lateral+self term of layer k, without beta)."""
@@ -414,74 +509,41 @@ class CorInfoMaxTrainer(Trainer):
     def _phase(self, blk: _Block, mats: dict, T: int, beta: float, nudged: bool) -> None:
         p, P, n = self.params, self.P, self._sizes
         eps, g = p.epsilon, p.g_lk
-        C, Wfbs = mats["C"], mats["Wfbs"]
-        latp = mats["latp_nud"] if nudged else mats["latp"]
         u, r, G, E = blk.u, blk.r, blk.G, blk.E
         sparse = self.sparse
-        q, a = blk.q, blk.a
-        act_max = None if sparse else 1.0
-        mu_a = p.mu_a
         onednn = self.gemm == "onednn"
-        packed = mats["packed"]
         if nudged:
             if beta != 0.0:
                 torch.mul(blk.y, beta, out=E[P - 1][:, n[P - 1]:])
             for k in range(1, P + 1):
                 u[k].copy_(r[k])
                 if sparse:
-                    a[k].copy_(q[k])
+                    blk.a[k].copy_(blk.q[k])
         else:
             # free phase from zero; E[1][:, :N1] = x W_ff0 / eps (hoisted), everything else zero
             for k in range(1, P + 1):
                 u[k].zero_()
                 r[k].zero_()
                 if sparse:
-                    a[k].zero_()
-                    q[k].zero_()
+                    blk.a[k].zero_()
+                    blk.q[k].zero_()
             for k in range(1, P):
                 E[k].zero_()
             torch.mm(blk.x, self.Wff[0], out=E[1][:, : n[1]])
             E[1][:, : n[1]].mul_(1.0 / eps)
             for k in range(1, P):
-                if onednn:
-                    G[k] = E[k].clone()
-                else:
-                    G[k].copy_(E[k])
-        c_h_base = g + 2.0 / eps
-        c_o_base = g + 1.0 / eps + 1.0
-        for s in range(T):
-            mu = p.mu_at(s)
-            for k in range(1, P):
-                uk = u[k]
-                uk.addmm_(r[k + 1], Wfbs[k], beta=1.0 - mu * c_h_base, alpha=mu)
-                uk.add_(G[k][:, : n[k]], alpha=mu)
-                if k > 1:
-                    uk.add_(G[k - 1][:, n[k - 1]:], alpha=mu)
-                if sparse:
-                    uk.sub_(q[k], alpha=mu)
-                torch.clamp(uk, 0.0, act_max, out=r[k])
-                if sparse:
-                    self._interneuron(blk, k, mu_a[0])
-                if onednn:  # G = E + r C with C pre-packed for oneDNN (AVX-512 kernels on this CPU)
-                    G[k] = _ONEDNN_LINEAR_ADD(r[k], E[k], packed[k], None, "add")
-                else:
-                    torch.addmm(E[k], r[k], C[k], out=G[k])
-            uk = u[P]
-            uk.addmm_(r[P], latp, beta=1.0 - mu * c_o_base, alpha=mu)
-            uk.add_(G[P - 1][:, n[P - 1]:], alpha=mu)
-            if sparse:
-                uk.sub_(q[P], alpha=mu)
-            torch.clamp(uk, 0.0, act_max, out=r[P])
-            if sparse:
-                self._interneuron(blk, P, mu_a[1])
-
-    @staticmethod
-    def _interneuron(blk: _Block, k: int, mu_a: float) -> None:
-        tmp, a, q = blk.tmp, blk.a[k], blk.q[k]
-        torch.sum(blk.r[k], dim=1, keepdim=True, out=tmp)
-        tmp.add_(q).sub_(1.0)
-        a.mul_(1.0 - mu_a).add_(tmp, alpha=mu_a)
-        torch.clamp(a, min=0.0, out=q)
+                G[k].copy_(E[k])
+        none = _NO_TENSOR
+        new_G = _sweeps()(
+            [none] + u[1:], [blk.x] + r[1:], [none] + G[1:], [none] + E[1:], [none] + mats["Wfbs"][1:],
+            [none] + (mats["packed"][1:] if onednn else mats["C"][1:]),
+            mats["latp_nud"] if nudged else mats["latp"], [p.mu_at(s) for s in range(T)], list(n),
+            g + 2.0 / eps, g + 1.0 / eps + 1.0, onednn, sparse,
+            [none] + blk.a[1:] if sparse else [], [none] + blk.q[1:] if sparse else [],
+            blk.tmp if sparse else none, float(p.mu_a[0]), float(p.mu_a[1]),
+        )
+        for k in range(1, P):
+            G[k] = new_G[k]
 
     def _block_step(self, blk: _Block, mats: dict, beta: float) -> None:
         p = self.params
@@ -491,6 +553,9 @@ class CorInfoMaxTrainer(Trainer):
             if self.sparse:
                 blk.qf[k].copy_(blk.q[k])
         self._phase(blk, mats, p.t_nudged, beta, nudged=True)
+        if blk.Z is not None:
+            for k in range(1, self.P + 1):
+                torch.mm(blk.r[k], self.B[k], out=blk.Z[k])
 
     def _run_parallel(self, fns: list) -> None:
         """Run fns[0] here and fns[1:] on the worker threads (which use one torch thread each)."""
@@ -523,36 +588,85 @@ class CorInfoMaxTrainer(Trainer):
 
     def _update_rest(self, bufs: dict, nrows: int, beta: float, lr_factor: float) -> None:
         """Every other matrix (each from its own pre-update value, so the order does not matter)."""
-        p, P = self.params, self.P
-        x = bufs["x"][:nrows]
-        rn = [x] + [t[:nrows] for t in bufs["r"][1:]]
-        rf = [x] + [t[:nrows] for t in bufs["rf"][1:]]
+        for k in range(1, self.P):
+            self._update_forward(bufs, k, nrows, beta, lr_factor)
+        for k in range(1, self.P + 1):
+            self._update_lateral(bufs, k, nrows)
+
+    def _update_forward(self, bufs: dict, k: int, nrows: int, beta: float, lr_factor: float) -> None:
+        """W_ff{k} and W_fb{k}, k >= 1."""
+        p = self.params
+        rn, rf = bufs["r"][k][:nrows], bufs["rf"][k][:nrows]
+        rn1, rf1 = bufs["r"][k + 1][:nrows], bufs["rf"][k + 1][:nrows]
         scale = lr_factor / (beta * nrows)
-        for k in range(1, P):
-            wff = self.Wff[k]
-            en = rn[k + 1] - rn[k] @ wff
-            ef = rf[k + 1] - rf[k] @ wff
-            wff.addmm_(torch.cat([rn[k], rf[k]]).T, torch.cat([en, ef.neg_()]), alpha=p.lr_ff[k] * scale)
-            wfb = self.Wfb[k]
-            bn = rn[k] - rn[k + 1] @ wfb
-            bf = rf[k] - rf[k + 1] @ wfb
-            wfb.addmm_(torch.cat([rn[k + 1], rf[k + 1]]).T, torch.cat([bn, bf.neg_()]), alpha=p.lr_fb[k - 1] * scale)
+        wff = self.Wff[k]
+        en = rn1 - rn @ wff
+        ef = rf1 - rf @ wff
+        wff.addmm_(torch.cat([rn, rf]).T, torch.cat([en, ef.neg_()]), alpha=p.lr_ff[k] * scale)
+        wfb = self.Wfb[k]
+        bn = rn - rn1 @ wfb
+        bf = rf - rf1 @ wfb
+        wfb.addmm_(torch.cat([rn1, rf1]).T, torch.cat([bn, bf.neg_()]), alpha=p.lr_fb[k - 1] * scale)
+
+    def _update_lateral(self, bufs: dict, k: int, nrows: int) -> None:
+        """B_k (or D_k, O_k) from the nudged rates."""
+        p = self.params
+        rn = bufs["r"][k][:nrows]
         lam, gam = p.lam, p.gamma
-        for k in range(1, P + 1):
-            if self.mode == "DO":
-                s, c = self._lat_scale(k)
-                lat = torch.empty_like(self.O[k])
-                self._lat_into(k, lat)  # c gamma B + g I
-                z = (rn[k] @ lat - p.g_lk * rn[k]) / (c * gam)
-                zz = z.T @ z / nrows
-                coef = s * c * gam * gam / lam
-                self.D[k].mul_(1.0 / lam).sub_(torch.diagonal(zz), alpha=coef).add_(s * p.g_lk * (1.0 - 1.0 / lam))
-                self.O[k].mul_(1.0 / lam).add_(zz, alpha=coef)
-                self.O[k].fill_diagonal_(0.0)
-            else:
-                b = self.B[k]
-                z = rn[k] @ b
-                b.addmm_(z.T, z, beta=1.0 / lam, alpha=-gam / (lam * nrows))
+        if self.mode == "DO":
+            s, c = self._lat_scale(k)
+            lat = torch.empty_like(self.O[k])
+            self._lat_into(k, lat)  # c gamma B + g I
+            z = (rn @ lat - p.g_lk * rn) / (c * gam)
+            zz = z.T @ z / nrows
+            coef = s * c * gam * gam / lam
+            self.D[k].mul_(1.0 / lam).sub_(torch.diagonal(zz), alpha=coef).add_(s * p.g_lk * (1.0 - 1.0 / lam))
+            self.O[k].mul_(1.0 / lam).add_(zz, alpha=coef)
+            self.O[k].fill_diagonal_(0.0)
+        else:
+            z = bufs["Z"][k][:nrows]  # = rn @ B_k, from the lanes (see _block_step)
+            self.B[k].addmm_(z.T, z, beta=1.0 / lam, alpha=-gam / (lam * nrows))
+
+    def _update_and_derive_split(self, bufs: dict, nrows: int, beta: float, lr_factor: float,
+                                 next_beta: float | None, rows_hint: int, after=None) -> dict | None:
+        """Updates of this batch and the derived matrices of the next one, on two threads.
+
+        The critical path is B_k's update -> its lateral block -> the oneDNN packing; the worker walks it
+        while this thread updates W_ff{k}, W_fb{k} and writes their blocks first (the worker waits for them
+        before packing), then W_ff0, the output layer's B and ``after`` (the gather of the next batch).
+        Returns the next batch's matrices (None when ``next_beta`` is None: the last batch of the epoch).
+        """
+        P = self.P
+        mats = self._mats_shell() if next_beta is not None else None
+        forward_done = threading.Event()
+
+        def lateral_side():
+            for k in range(1, P):
+                self._update_lateral(bufs, k, nrows)
+                if mats is not None:
+                    self._derive_lateral(mats, k)
+            forward_done.wait()
+            if mats is not None:
+                for k in range(1, P):
+                    self._pack(mats, k, rows_hint)
+
+        def forward_side():
+            try:
+                for k in range(1, P):
+                    self._update_forward(bufs, k, nrows, beta, lr_factor)
+                    if mats is not None:
+                        self._derive_forward(mats, k)
+            finally:
+                forward_done.set()  # never leave the worker waiting, even on an error
+            self._update_ff0(bufs, nrows, beta, lr_factor)
+            self._update_lateral(bufs, P, nrows)
+            if mats is not None:
+                self._derive_output(mats, next_beta)
+            if after is not None:
+                after()
+
+        self._run_parallel([forward_side, lateral_side])
+        return mats
 
     # ---- public API -------------------------------------------------------------------------------------
     def _check_x(self, x, what: str) -> np.ndarray:
@@ -593,33 +707,47 @@ class CorInfoMaxTrainer(Trainer):
         try:
             with torch.inference_mode():
                 bufs = self._buffers(nb)
-                for b in range(len(signs)):
-                    t0 = clock()
-                    c0 = cpu()
+                n_batches = len(signs)
+
+                def blocks_of(b):
+                    m = min(nb, len(order) - b * nb)
+                    key = (nb, m, self.n_lanes)
+                    if key not in self._blocks_cache:
+                        self._blocks_cache[key] = self._blocks(bufs, m, self.n_lanes)
+                    return self._blocks_cache[key]
+
+                def gather(b):
                     idx = order_t[b * nb:(b + 1) * nb]
-                    m = len(idx)
-                    xb, yb = bufs["x"][:m], bufs["y"][:m]
-                    torch.index_select(X, 0, idx, out=xb)
+                    torch.index_select(X, 0, idx, out=bufs["x"][: len(idx)])
+                    yb = bufs["y"][: len(idx)]
                     yb.zero_()
                     yb.scatter_(1, Y[idx].unsqueeze(1), 1.0)
+
+                mats = None
+                for b in range(n_batches):
+                    t0 = clock()
+                    c0 = cpu()
+                    blocks = blocks_of(b)
+                    m = sum(blk.n for blk in blocks)
                     beta = float(p.beta * signs[b])
                     n_plus += beta > 0
-                    key = (nb, m, self.n_lanes)
-                    blocks = self._blocks_cache.get(key)
-                    if blocks is None:
-                        blocks = self._blocks_cache[key] = self._blocks(bufs, m, self.n_lanes)
-                    mats = self._derived(beta, blocks[0].n)
+                    if mats is None:  # first batch, or the sequential layout: gather and derive here
+                        gather(b)
+                        mats = self._derived(beta, blocks[0].n)
                     t1 = clock()
                     c1 = cpu()
                     self._run_parallel([lambda blk=blk: self._block_step(blk, mats, beta) for blk in blocks])
                     t2 = clock()
                     c2 = cpu()
-                    if split:
-                        self._run_parallel([lambda: self._update_rest(bufs, m, beta, f),
-                                            lambda: self._update_ff0(bufs, m, beta, f)])
+                    if split:  # this batch's updates overlapped with the next batch's preparation
+                        last = b + 1 == n_batches
+                        mats = self._update_and_derive_split(
+                            bufs, m, beta, f, None if last else float(p.beta * signs[b + 1]),
+                            0 if last else blocks_of(b + 1)[0].n, after=None if last else (lambda: gather(b + 1)))
                     else:
                         self._update_ff0(bufs, m, beta, f)
                         self._update_rest(bufs, m, beta, f)
+                        mats = None
                     t3 = clock()
                     c3 = cpu()
                     tm["prepare_cpu"] += c1 - c0
