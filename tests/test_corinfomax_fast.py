@@ -17,7 +17,7 @@ import torch
 
 from circuits.corinfomax.fast import CorInfoMaxTrainer, batch_plan, initial_weights
 from circuits.corinfomax.params import CorInfoMaxParams
-from neuromorph.errors import ShapeError
+from neuromorph.errors import ConfigError, ShapeError
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -198,10 +198,13 @@ def test_batch_plan_recipe():
         ((12, 8, 7, 6, 3), "sparse", True),
     ],
 )
-def test_three_batches_equal_numpy(sizes, variant, split):
+@pytest.mark.parametrize("kernel", ["cpp", "torchscript", "python"])
+def test_three_batches_equal_numpy(sizes, variant, split, kernel):
+    """Every sweep kernel (fused C++, TorchScript, plain Python) against the independent numpy epoch."""
     p = small_params(sizes, variant)
     X, Y = toy_data(60, sizes[0], sizes[-1])
-    tr = CorInfoMaxTrainer(p, seed=1, dtype=torch.float64, threads=2, split=split)
+    tr = CorInfoMaxTrainer(p, seed=1, dtype=torch.float64, threads=2, split=split, kernel=kernel)
+    assert tr.kernel == kernel
     tr.train_epoch(X, Y, epoch=2)
     wff, wfb, bl = ref_init(sizes, 1)
     ref = ref_to_stored(*ref_epoch(p, wff, wfb, bl, X, Y, seed=1, epoch=2))
@@ -338,3 +341,8 @@ def test_float32_paths_track_float64(gemm, variant):
         for k, v in tr.weights().items():
             assert rel_err(v, ref.weights()[k]) < 1e-4, (k, split, tr.gemm)
         tr.close()
+
+
+def test_unknown_kernel_is_a_config_error():
+    with pytest.raises(ConfigError, match="kernel must be one of"):
+        CorInfoMaxTrainer(small_params((12, 8, 3)), seed=0, kernel="fortran")

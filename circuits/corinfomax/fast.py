@@ -208,22 +208,57 @@ def _sweeps_py(u: List[torch.Tensor], r: List[torch.Tensor], G: List[torch.Tenso
     return G
 
 
-_SWEEPS = None
+SWEEP_KERNELS = ("auto", "cpp", "torchscript", "python")
+_KERNEL_CACHE: dict[str, object] = {}
+_KERNEL_ERRORS: dict[str, str] = {}
 
 
-def _sweeps():
-    """:func:`_sweeps_py`, scripted with TorchScript where this torch supports it, else the Python function."""
-    global _SWEEPS
-    if _SWEEPS is None:
-        _SWEEPS = _sweeps_py
-        if _onednn_available():  # scripting resolves torch.ops.mkldnn at compile time
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # torch.jit.script's deprecation notice (torch >= 2.9)
-                    _SWEEPS = torch.jit.script(_sweeps_py)
-            except Exception:  # noqa: BLE001 - TorchScript missing or changed: the same code runs eagerly
-                _SWEEPS = _sweeps_py
-    return _SWEEPS
+def _load_kernel(kind: str):
+    """The sweep function of one kind, or None (reason in ``_KERNEL_ERRORS``) where it cannot be had here.
+
+    "python": :func:`_sweeps_py` as is. "torchscript": the same function scripted (no GIL, less overhead).
+    "cpp": ``sweeps.cpp`` next to this file, the same arithmetic with fused element-wise loops, compiled once
+    per machine by ``torch.utils.cpp_extension`` (needs a C++ compiler and ninja; cached under
+    ``$TORCH_EXTENSIONS_DIR`` or ~/.cache/torch_extensions).
+    """
+    if kind in _KERNEL_CACHE or kind in _KERNEL_ERRORS:
+        return _KERNEL_CACHE.get(kind)
+    fn = None
+    try:
+        if kind == "python":
+            fn = _sweeps_py
+        elif kind == "torchscript":
+            _onednn_available()  # scripting resolves torch.ops.mkldnn at compile time
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.jit.script's deprecation notice (torch >= 2.9)
+                fn = torch.jit.script(_sweeps_py)
+        elif kind == "cpp":
+            from pathlib import Path
+
+            from torch.utils.cpp_extension import load
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                load("neuromorph_corinfomax_sweeps", sources=[str(Path(__file__).with_name("sweeps.cpp"))],
+                     extra_cflags=["-O3"], is_python_module=False, verbose=False)
+            fn = torch.ops.neuromorph_corinfomax.sweeps
+    except Exception as exc:  # noqa: BLE001 - reported by the trainer when this kind is asked for explicitly
+        _KERNEL_ERRORS[kind] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        return None
+    _KERNEL_CACHE[kind] = fn
+    return fn
+
+
+def resolve_kernel(kind: str = "auto") -> tuple[str, object]:
+    """(name, function) of the sweep kernel: "auto" takes the first of cpp, torchscript, python that works."""
+    if kind not in SWEEP_KERNELS:
+        raise ConfigError(f"kernel must be one of {SWEEP_KERNELS}, got {kind!r}")
+    for name in (("cpp", "torchscript", "python") if kind == "auto" else (kind,)):
+        fn = _load_kernel(name)
+        if fn is not None:
+            return name, fn
+    raise ConfigError(f"the {kind!r} sweep kernel is not available here ({_KERNEL_ERRORS.get(kind)}); "
+                      "use kernel='auto' (falls back to TorchScript or plain Python)")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -291,11 +326,14 @@ class CorInfoMaxTrainer(Trainer):
     ``threads``: CPU threads to use (None: min(2, cpu count)). With ``split`` (default: threads >= 2 and the
     batch has >= 2 rows per thread) each thread integrates its own row block of the batch; otherwise the
     whole batch is integrated at once with ``threads`` intra-op torch threads. ``eval_batch``: rows per
-    chunk in :meth:`predict` (results do not depend on it beyond float rounding).
+    chunk in :meth:`predict` (results do not depend on it beyond float rounding). ``gemm``: "onednn"
+    (pre-packed AVX-512 kernels, float32), "blas" or "auto". ``kernel``: the sweep loop, "cpp" (fused C++,
+    compiled on first use), "torchscript", "python" (all the same arithmetic) or "auto" (first that works;
+    the one in use is ``self.kernel``).
     """
 
     def __init__(self, params: CorInfoMaxParams, seed: int, dtype=torch.float32, threads: int | None = None,
-                 *, split: bool | None = None, eval_batch: int = 1000, gemm: str = "auto"):
+                 *, split: bool | None = None, eval_batch: int = 1000, gemm: str = "auto", kernel: str = "auto"):
         if not isinstance(params, CorInfoMaxParams):
             raise ConfigError(f"CorInfoMaxTrainer expects CorInfoMaxParams, got {type(params).__name__}")
         if dtype not in (torch.float32, torch.float64):
@@ -313,6 +351,7 @@ class CorInfoMaxTrainer(Trainer):
         if gemm == "onednn" and not onednn_ok:
             raise ConfigError("gemm='onednn' needs float32 and a torch build with oneDNN (mkldnn)")
         self.gemm = "onednn" if (gemm == "onednn" or (gemm == "auto" and onednn_ok)) else "blas"
+        self.kernel, self._sweeps = resolve_kernel(kernel)
         self.epochs_done = 0
         self._worker: list[_Worker] = []
         self._sizes = tuple(params.sizes)
@@ -534,7 +573,7 @@ class CorInfoMaxTrainer(Trainer):
             for k in range(1, P):
                 G[k].copy_(E[k])
         none = _NO_TENSOR
-        new_G = _sweeps()(
+        new_G = self._sweeps(
             [none] + u[1:], [blk.x] + r[1:], [none] + G[1:], [none] + E[1:], [none] + mats["Wfbs"][1:],
             [none] + (mats["packed"][1:] if onednn else mats["C"][1:]),
             mats["latp_nud"] if nudged else mats["latp"], [p.mu_at(s) for s in range(T)], list(n),
