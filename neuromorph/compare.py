@@ -9,7 +9,13 @@ duration). It reports, per duration:
 * spiking accuracy, rate accuracy, agreement (fraction of samples where both predict the same label);
 * state error: mean |ρ_rate − ρ_spike| of each compared population (normalised rates; ρ_spike = spike count
   in the readout window / (r_max · window)), when the circuit supplies its rate model's rates;
-* spikes and SynOps (Σ_spikes fan-out) per inference, next to the rate model's dense MACs per inference.
+* spikes and SynOps (Σ_spikes fan-out) per inference, next to the rate model's dense MACs per inference;
+* for twins with a graded readout (``SpikingModel.readout_var``) that state the rate model's value
+  (``reference_readout``): the mean |readout_rate − readout_spike| over samples and output units.
+
+``build_options`` are passed on to ``build_spiking_brian`` as keyword arguments (circuit-specific options such
+as rate scales); they are recorded in the report's ``meta``. With ``prefix=True`` every duration is read off
+one run at the longest (one build instead of one per duration; see :func:`compare_rate_spiking`).
 
 The report prints as a markdown table (:meth:`CompareReport.table`) and serialises to JSON
 (:meth:`CompareReport.to_json`, written atomically with ``path=``).
@@ -51,6 +57,7 @@ class CompareRow:
     spikes_per_population: dict[str, float]  # per inference
     mean_rate_hz: dict[str, float]
     sim_s: float  # wall time of the Brian2 run (standalone: build + run)
+    readout_error: float | None = None  # mean |readout_rate − readout_spike| (graded readouts only)
 
 
 @dataclass
@@ -70,14 +77,18 @@ class CompareReport:
     def table(self) -> str:
         """Markdown table, one row per t_sample."""
         pops = list(dict.fromkeys(k for r in self.rows for k in r.state_error))
+        graded = any(r.readout_error is not None for r in self.rows)
         head = (
             ["t_sample (s)", "spiking acc", "rate acc", "agreement"]
             + [f"err ρ {p}" for p in pops]
+            + (["err readout"] if graded else [])
             + ["spikes/inf", "SynOps/inf", "rate MACs/inf", "sim (s)"]
         )
+        one_run = self.meta.get("prefix_run")
         lines = [
             f"{self.circuit}: {self.encoding} spikes, r_max {self.r_max:g} Hz, τ_syn {self.tau_syn * 1e3:g} ms, "
-            f"{self.n_samples} samples, readout = last {self.readout_fraction:g} of each trial, target {self.target}",
+            f"{self.n_samples} samples, readout = last {self.readout_fraction:g} of each trial, target {self.target}"
+            + (f"; one run of {one_run['t_sample']:g} s per sample, shorter times read off its prefixes" if one_run else ""),
             "",
             "| " + " | ".join(head) + " |",
             "|" + "---|" * len(head),
@@ -87,6 +98,7 @@ class CompareReport:
             cells = (
                 [f"{r.t_sample:g}", f"{r.spiking_accuracy:.3f}", f"{r.rate_accuracy:.3f}", f"{r.agreement:.3f}"]
                 + [f"{r.state_error[p]:.4f}" if p in r.state_error else "" for p in pops]
+                + ([f"{r.readout_error:.4f}" if r.readout_error is not None else ""] if graded else [])
                 + [f"{r.spikes_per_inference:,.1f}", f"{r.synops_per_inference:,.0f}", macs, f"{r.sim_s:.1f}"]
             )
             lines.append("| " + " | ".join(cells) + " |")
@@ -130,6 +142,8 @@ def compare_rate_spiking(
     readout_fraction: float | None = None,
     build_root: str | os.PathLike | None = None,
     progress=None,
+    build_options: Mapping[str, Any] | None = None,
+    prefix: bool = False,
 ) -> CompareReport:
     """Run the rate model and the spiking twin of ``circuit`` on (x, y) and compare them per ``t_sample``.
 
@@ -138,7 +152,13 @@ def compare_rate_spiking(
     ``readout_fraction`` overrides the circuit's readout window (the last fraction of each trial whose spikes
     are counted). ``build_root``: where standalone builds go (one sub-directory per duration, removed when the
     next duration re-activates the device, so only the last one stays; temporary directories otherwise).
-    ``progress(message)`` is called before each duration.
+    ``progress(message)`` is called before each duration. ``build_options``: extra keyword arguments for
+    ``circuit.build_spiking_brian`` (recorded in ``meta``).
+
+    ``prefix=True``: build and run once, at the longest t_sample, and read every t_sample off the first
+    t_sample seconds of each trial (``run_spiking(..., prefixes=...)``): identical to separate runs for
+    deterministic encoders (regular, LIF), statistically equivalent for Poisson, one build instead of one per
+    duration. Every row's ``sim_s`` is then that one run's time (also in ``meta["prefix_run"]``).
     """
     import brian2
 
@@ -182,14 +202,37 @@ def compare_rate_spiking(
             "python": platform.python_version(),
             "machine": platform.machine(),
             "rate_predict_s": rate_s,
+            "build_options": dict(build_options or {}),
         },
     )
-    for t_sample in t_samples:
-        if progress is not None:
-            progress(f"t_sample={t_sample:g} s: building the spiking twin ({target})")
+    def row(t_sample, sm, res, sim_s):
+        st = res.stats
+        return CompareRow(
+            t_sample=t_sample,
+            n_samples=int(x.shape[0]),
+            spiking_accuracy=float(np.mean(res.predictions == y)),
+            rate_accuracy=rate_acc,
+            agreement=float(np.mean(res.predictions == rate_pred)),
+            state_error={k: v for k, v in res.state_errors(sm.reference_rates).items() if k in sm.compared},
+            spikes_per_inference=st.spikes_per_inference,
+            synops_per_inference=st.synops_per_inference,
+            dense_macs_per_inference=st.dense_macs_per_inference,
+            spikes_per_population=st.spikes_per_sample,
+            mean_rate_hz=st.mean_rate_hz,
+            sim_s=sim_s,
+            readout_error=(
+                None
+                if res.readout is None or sm.reference_readout is None
+                else float(np.mean(np.abs(np.asarray(sm.reference_readout, float) - res.readout)))
+            ),
+        )
+
+    def build(t_sample):
         activate(target)
         np.random.seed(seed)
-        sm = circuit.build_spiking_brian(weights, x, encoding=encoding, t_sample=t_sample, r_max=r_max, tau_syn=tau_syn)
+        sm = circuit.build_spiking_brian(
+            weights, x, encoding=encoding, t_sample=t_sample, r_max=r_max, tau_syn=tau_syn, **dict(build_options or {})
+        )
         if readout_fraction is not None:
             sm.readout_fraction = float(readout_fraction)
         report.readout_fraction = float(sm.readout_fraction)
@@ -197,25 +240,24 @@ def compare_rate_spiking(
         if build_root is not None:
             build_dir = Path(build_root) / f"t{t_sample:g}"
             build_dir.mkdir(parents=True, exist_ok=True)
+        return sm, build_dir
+
+    if prefix:
+        t_max = max(t_samples)
+        if progress is not None:
+            progress(f"t_sample={t_max:g} s: building the spiking twin ({target}); shorter times read off its prefixes")
+        sm, build_dir = build(t_max)
+        t1 = time.perf_counter()
+        res = run_spiking(sm, build_dir=build_dir, seed=seed, prefixes=t_samples)
+        sim_s = time.perf_counter() - t1
+        report.meta["prefix_run"] = {"t_sample": t_max, "sim_s": sim_s}
+        report.rows = [row(t, sm, res.prefixes[t], sim_s) for t in t_samples]
+        return report
+    for t_sample in t_samples:
+        if progress is not None:
+            progress(f"t_sample={t_sample:g} s: building the spiking twin ({target})")
+        sm, build_dir = build(t_sample)
         t1 = time.perf_counter()
         res = run_spiking(sm, build_dir=build_dir, seed=seed)
-        sim_s = time.perf_counter() - t1
-        pred = res.predictions
-        st = res.stats
-        report.rows.append(
-            CompareRow(
-                t_sample=t_sample,
-                n_samples=int(x.shape[0]),
-                spiking_accuracy=float(np.mean(pred == y)),
-                rate_accuracy=rate_acc,
-                agreement=float(np.mean(pred == rate_pred)),
-                state_error={k: v for k, v in res.state_errors(sm.reference_rates).items() if k in sm.compared},
-                spikes_per_inference=st.spikes_per_inference,
-                synops_per_inference=st.synops_per_inference,
-                dense_macs_per_inference=st.dense_macs_per_inference,
-                spikes_per_population=st.spikes_per_sample,
-                mean_rate_hz=st.mean_rate_hz,
-                sim_s=sim_s,
-            )
-        )
+        report.rows.append(row(t_sample, sm, res, time.perf_counter() - t1))
     return report

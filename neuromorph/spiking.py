@@ -14,7 +14,9 @@ Encoders (``encoding=`` everywhere; :data:`ENCODINGS`)
 poisson     Bernoulli draw per step: spike with probability ``p = r_max·ρ·dt`` (a Poisson process while
             p ≪ 1; :class:`RateToSpikes` raises ConfigError when ``r_max·rate_bound·dt > max_p``)
 regular     phase integrator ``dφ/dt = r_max·ρ``; spike when ``φ ≥ 1``, then ``φ -= 1``: the spike count
-            after time t is ``floor(∫ r_max·ρ dt)`` exactly (Euler sum of the same steps)
+            after time t is ``floor(φ₀ + ∫ r_max·ρ dt)`` exactly (Euler sum of the same steps). ``phase0``
+            φ₀ (default 0) is the phase at each trial start; 0.5 (half-threshold initialisation) halves the
+            first spike's latency and turns the count into the rounded integral
 lif         a leaky integrate-and-fire unit (τ_rc, τ_ref; threshold 1, reset 0) driven by the current
             ``j = lif_current(r_max·ρ)``, the inverse of its own rate curve :func:`lif_rate`, so its
             steady-state rate is again ``r_max·ρ``. The membrane is integrated exactly over each step and the
@@ -38,6 +40,13 @@ counts, spike-estimated rates ``count/(r_max·window)``, predictions (argmax of 
 in the readout window, ties → lowest index) and :class:`SpikeStats`: spikes per population and synaptic
 operations ``SynOps = Σ_spikes fan_out(pre neuron)`` (NeuroBench's Eff_ACs: one accumulate per spike per
 non-zero outgoing synapse), next to the rate model's dense MACs (every synapse, every integration step).
+
+Graded readout (optional). A twin may end in a *non-spiking* population that only integrates synaptic traces
+(:func:`trace_group_equations`), like the linear output layer a Nengo/NengoDL conversion keeps non-spiking.
+With ``SpikingModel.readout_var`` set, :func:`run_spiking` samples that variable of the ``output`` group
+with a ``StateMonitor`` (every ``readout_stride`` steps) and predicts the argmax of its mean over the readout
+window instead of a spike count; the window means are returned as ``SpikingResult.readout``. Populations
+without a threshold get no ``SpikeMonitor`` and count 0 spikes.
 
 Everything here is generic: circuits (``circuits/...``) assemble their twins from
 :func:`spiking_group_equations`, :meth:`SpikingEquations.make_group`, :func:`spike_projection` and
@@ -90,6 +99,7 @@ __all__ = [
     "SpikingEquations",
     "spiking_group_equations",
     "lif_equations",
+    "trace_group_equations",
     "Projection",
     "spike_projection",
     "inference_schedule",
@@ -164,6 +174,10 @@ class SpikeEncoder(ABC):
     def lines(self, rate_var: str) -> tuple[str, str, str | None, str | None, tuple[str, ...]]:
         """(equations, threshold, reset, per-step code, state variables) spiking at ``r_max·rate_var``."""
 
+    def initial_state(self) -> dict[str, float]:
+        """Encoder state at each trial start, where it is not 0."""
+        return {}
+
     def describe(self) -> dict:
         return {"encoding": self.encoding, **{k: v for k, v in vars(self).items()}}
 
@@ -173,12 +187,14 @@ class RateToSpikes(SpikeEncoder):
     """Poisson (Bernoulli per step) or regular (phase integrator) spikes at ``r_max·ρ``.
 
     ``max_p``: the largest spike probability per step accepted for ``"poisson"`` (the Bernoulli process is a
-    Poisson process only while ``r_max·ρ·dt ≪ 1``).
+    Poisson process only while ``r_max·ρ·dt ≪ 1``). ``phase0``: the regular encoder's phase φ at each trial
+    start, in [0, 1) (see the module docstring).
     """
 
     encoding: str = "poisson"
     r_max: float = DEFAULT_R_MAX
     max_p: float = 0.25
+    phase0: float = 0.0
 
     def __post_init__(self):
         if self.encoding not in ("poisson", "regular"):
@@ -187,6 +203,14 @@ class RateToSpikes(SpikeEncoder):
                 f"(use LIF / make_encoder('lif') for LIF units; all encodings: {list(ENCODINGS)})"
             )
         object.__setattr__(self, "r_max", float(self.r_max))
+        if not 0.0 <= self.phase0 < 1.0:
+            raise ConfigError(f"regular spiking: phase0 must lie in [0, 1) (a fraction of the threshold), got {self.phase0!r}")
+        if self.encoding == "poisson" and self.phase0 != 0.0:
+            raise ConfigError("phase0 sets the regular encoder's initial phase; Poisson spikes have no phase")
+        object.__setattr__(self, "phase0", float(self.phase0))
+
+    def initial_state(self) -> dict[str, float]:
+        return {"phi": self.phase0} if self.encoding == "regular" and self.phase0 else {}
 
     def check(self, dt: float, rate_bound: float = 1.0) -> None:
         super().check(dt, rate_bound)
@@ -277,26 +301,32 @@ class SpikingEquations:
     """Everything needed to build one spiking population as a Brian2 ``NeuronGroup``."""
 
     equations: str
-    threshold: str
+    threshold: str | None  # None: a non-spiking population (trace_group_equations)
     reset: str | None
-    encoder: SpikeEncoder
+    encoder: SpikeEncoder | None
     rate_var: str = "rho"
     traces: dict[str, float] = field(default_factory=dict)  # trace name -> tau_syn (s)
     step_code: str | None = None  # run every step in the 'groups' slot after the state update (LIF)
-    state_vars: tuple[str, ...] = ()  # encoder state + traces: zeroed at each trial start
+    state_vars: tuple[str, ...] = ()  # encoder state + traces: reset at each trial start (to 0 or `initial`)
     method: str = "euler"
     namespace: dict[str, Any] = field(default_factory=dict)
+    initial: dict[str, float] = field(default_factory=dict)  # state values at each trial start other than 0
 
     def reset_code(self, flag: str, extra_vars: Sequence[str] = ()) -> str:
-        """Code zeroing ``extra_vars`` and the encoder/trace state where ``flag`` is 1."""
-        return "\n".join(f"{v} = {v}*(1 - {flag})" for v in (*extra_vars, *self.state_vars))
+        """Code resetting ``extra_vars`` and the encoder/trace state (to 0, or ``initial``) where ``flag`` is 1."""
+        lines = []
+        for v in (*extra_vars, *self.state_vars):
+            value = self.initial.get(v, 0.0)
+            lines.append(f"{v} = {v}*(1 - {flag})" + (f" + {value!r}*{flag}" if value else ""))
+        return "\n".join(lines)
 
     def make_group(self, n: int, name: str, *, header: str = "", reset_flag: str | None = None, reset_vars: Sequence[str] = (),
                    **group_options):
         """The NeuronGroup: ``header`` (e.g. a schedule's ``brian_flags()``) + the equations.
 
-        With ``reset_flag`` the state in ``reset_vars`` plus the encoder and trace state is zeroed in the
-        ``start`` slot of every step where the flag is 1 (a trial's first step), before that step's update.
+        With ``reset_flag`` the state in ``reset_vars`` plus the encoder and trace state is reset (to 0, or to its
+        ``initial`` value) in the ``start`` slot of every step where the flag is 1 (a trial's first step), before
+        that step's update. ``initial`` values are also the group's values at t = 0.
         ``group_options`` go to ``NeuronGroup`` (e.g. ``order=`` for layer-by-layer update orders); the LIF
         step runs in the ``groups`` slot right after the group's own state update (same order, +0.5).
         """
@@ -304,6 +334,8 @@ class SpikingEquations:
 
         eqs = "\n".join(s for s in (header, self.equations) if s.strip())
         G = NeuronGroup(n, eqs, threshold=self.threshold, reset=self.reset, method=self.method, name=name, **group_options)
+        for var, value in self.initial.items():
+            setattr(G, var, value)
         if self.step_code:
             G.run_regularly(self.step_code, when="groups", order=G.order + 0.5, name=f"{name}_spike_step")
         if reset_flag is not None:
@@ -311,6 +343,17 @@ class SpikingEquations:
             if code:
                 G.run_regularly(code, when="start", name=f"{name}_trial_reset")
         return G
+
+
+def _traces(inputs: Sequence[str] | Mapping[str, float], tau_syn: float) -> tuple[dict[str, float], list[str]]:
+    """Checked trace names → τ_syn, and their equations ``dI/dt = -I/τ_syn``."""
+    traces = dict(inputs) if isinstance(inputs, Mapping) else {name: tau_syn for name in inputs}
+    for name, tau in traces.items():
+        if not name.isidentifier():
+            raise ConfigError(f"synaptic input name {name!r} must be an identifier")
+        if not tau > 0:
+            raise ConfigError(f"synaptic input {name!r}: tau_syn must be > 0 s, got {tau}")
+    return traces, [f"d{name}/dt = -{name}/({tau!r}*second) : 1" for name, tau in traces.items()]
 
 
 def spiking_group_equations(
@@ -349,15 +392,9 @@ def spiking_group_equations(
     enc.check(dt, rate_bound)
     if not rate_var.isidentifier():
         raise ConfigError(f"rate_var {rate_var!r} must be an identifier")
-    traces = dict(inputs) if isinstance(inputs, Mapping) else {name: tau_syn for name in inputs}
-    for name, tau in traces.items():
-        if not name.isidentifier():
-            raise ConfigError(f"synaptic input name {name!r} must be an identifier")
-        if not tau > 0:
-            raise ConfigError(f"synaptic input {name!r}: tau_syn must be > 0 s, got {tau}")
+    traces, trace_eqs = _traces(inputs, tau_syn)
     enc_eqs, threshold, reset, step, enc_state = enc.lines(rate_var)
-    lines = [dynamics.strip(), f"{rate_var} = {rate_expr} : 1", enc_eqs]
-    lines += [f"d{name}/dt = -{name}/({tau!r}*second) : 1" for name, tau in traces.items()]
+    lines = [dynamics.strip(), f"{rate_var} = {rate_expr} : 1", enc_eqs, *trace_eqs]
     return SpikingEquations(
         equations="\n".join(line for line in lines if line),
         threshold=threshold,
@@ -367,7 +404,41 @@ def spiking_group_equations(
         traces=traces,
         step_code=step,
         state_vars=(*enc_state, *traces),
+        initial=enc.initial_state(),
     )
+
+
+def trace_group_equations(
+    *,
+    inputs: Sequence[str] | Mapping[str, float],
+    tau_syn: float = DEFAULT_TAU_SYN,
+    dynamics: str = "",
+) -> SpikingEquations:
+    """A non-spiking population that integrates synaptic traces (e.g. a graded linear readout).
+
+    The traces are those of :func:`spiking_group_equations` (``dI/dt = -I/τ_syn``, incremented by
+    :func:`spike_projection`, zeroed at each trial start by ``make_group(..., reset_flag=...)``); ``dynamics``
+    adds the population's own equations (``"b : 1 (constant)\no = I_out + b : 1"``). No threshold, no encoder:
+    read it out with ``SpikingModel.readout_var``.
+    """
+    traces, trace_eqs = _traces(inputs, tau_syn)
+    if not traces:
+        raise ConfigError("trace_group_equations: give at least one synaptic input (a population without inputs reads nothing)")
+    lines = [dynamics.strip(), *trace_eqs]
+    return SpikingEquations(
+        equations="\n".join(line for line in lines if line),
+        threshold=None,
+        reset=None,
+        encoder=None,
+        rate_var="",
+        traces=traces,
+        state_vars=tuple(traces),
+    )
+
+
+def _spikes(group) -> bool:
+    """Whether a Brian2 group emits spikes (has a threshold)."""
+    return "spike" in getattr(group, "events", {"spike": None})
 
 
 def lif_equations(current_expr: str, *, tau_rc: float = 0.02, tau_ref: float = 0.002, dynamics: str = "") -> SpikingEquations:
@@ -462,11 +533,16 @@ class SpikingModel:
     """A circuit's spiking twin: its Brian2 objects plus what to count and how to read it out.
 
     ``brian`` holds the objects, the one-phase schedule (trials are consecutive ``t_sample`` windows, state
-    reset at each start), n_trials, dt, per-trial input TimedArrays and the namespace. Every population in
-    ``populations`` gets a SpikeMonitor. The prediction is the argmax of ``output``'s spike count in the last
-    ``readout_fraction`` of each trial; ``compared`` populations' spike-estimated rates are compared with
-    ``reference_rates`` (the rate model's normalised rates, (n_trials, n_units), if the circuit provides them).
-    ``rate_steps``: integration steps the rate model spends on one inference (for its dense MAC count).
+    reset at each start), n_trials, dt, per-trial input TimedArrays and the namespace. Every spiking population
+    in ``populations`` gets a SpikeMonitor. The prediction is the argmax of ``output``'s spike count in the last
+    ``readout_fraction`` of each trial, or, with ``readout_var``, the argmax of that variable of ``output``
+    averaged over the same window (sampled every ``readout_stride`` steps; ``output`` may then be non-spiking).
+    ``compared`` populations' spike-estimated rates are compared with ``reference_rates`` (the rate model's
+    normalised rates, (n_trials, n_units), if the circuit provides them); ``reference_readout`` is the rate
+    model's value of ``readout_var`` (n_trials, n_out), if given.
+    ``rate_steps``: integration steps the rate model spends on one inference (for its dense MAC count: every
+    projection's dense matrix per step). ``rate_macs``: the rate model's MACs per inference stated directly,
+    for twins whose projections are not the rate model's matrices (e.g. ON/OFF pairs double them).
     """
 
     brian: Any  # neuromorph.brian.BrianModel
@@ -480,10 +556,18 @@ class SpikingModel:
     reference_rates: dict[str, np.ndarray] = field(default_factory=dict)
     rate_steps: int | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    readout_var: str | None = None
+    readout_stride: int = 1
+    reference_readout: np.ndarray | None = None
+    rate_macs: int | None = None
 
     def __post_init__(self):
         if self.output not in self.populations:
             raise ConfigError(f"SpikingModel: output population {self.output!r} not in {sorted(self.populations)}")
+        if self.readout_var is not None and not str(self.readout_var).isidentifier():
+            raise ConfigError(f"SpikingModel: readout_var must be a variable name, got {self.readout_var!r}")
+        if isinstance(self.readout_stride, bool) or not isinstance(self.readout_stride, int) or self.readout_stride < 1:
+            raise ConfigError(f"SpikingModel: readout_stride must be a positive integer (steps), got {self.readout_stride!r}")
         for name in (*self.compared, *self.encoders):
             if name not in self.populations:
                 raise ConfigError(f"SpikingModel: population {name!r} not in {sorted(self.populations)}")
@@ -505,12 +589,12 @@ class SpikingModel:
 
     @property
     def window_steps(self) -> int:
-        if not 0 < self.readout_fraction <= 1:
-            raise ConfigError(f"readout_fraction must be in (0, 1], got {self.readout_fraction}")
-        return max(1, int(round(self.readout_fraction * self.trial_steps)))
+        return _window(self, self.trial_steps)
 
     def dense_macs_per_inference(self) -> int | None:
         """The rate model's multiply-accumulates per inference: every synapse at every integration step."""
+        if self.rate_macs is not None:
+            return int(self.rate_macs)
         if self.rate_steps is None:
             return None
         return int(sum(p.dense_size for p in self.projections) * self.rate_steps)
@@ -577,18 +661,19 @@ def count_synops(spike_indices: Mapping[str, np.ndarray], projections: Sequence[
 
 
 def trial_counts(indices: np.ndarray, steps: np.ndarray, n_units: int, n_trials: int, trial_steps: int,
-                 window_steps: int | None = None) -> np.ndarray:
+                 window_steps: int | None = None, horizon_steps: int | None = None) -> np.ndarray:
     """Spike counts (n_trials, n_units) from spike (neuron index, time step) pairs.
 
-    Trial of a spike = step // trial_steps; with ``window_steps`` only spikes in the last ``window_steps``
-    steps of their trial count.
+    Trial of a spike = step // trial_steps; only its first ``horizon_steps`` steps count (default: all), and
+    with ``window_steps`` only spikes in the last ``window_steps`` steps before the horizon.
     """
     indices = np.asarray(indices, dtype=np.int64)
     steps = np.asarray(steps, dtype=np.int64)
+    horizon = trial_steps if horizon_steps is None else int(horizon_steps)
     trial, k = steps // trial_steps, steps % trial_steps
-    keep = trial < n_trials
+    keep = (trial < n_trials) & (k < horizon)
     if window_steps is not None:
-        keep &= k >= trial_steps - window_steps
+        keep &= k >= horizon - window_steps
     counts = np.zeros((n_trials, n_units), dtype=np.int64)
     np.add.at(counts, (trial[keep], indices[keep]), 1)
     return counts
@@ -596,14 +681,20 @@ def trial_counts(indices: np.ndarray, steps: np.ndarray, n_units: int, n_trials:
 
 @dataclass
 class SpikingResult:
-    """Per-trial counts and readouts of one spiking run."""
+    """Per-trial counts and readouts of one spiking run.
+
+    ``prefixes`` (from ``run_spiking(..., prefixes=...)``) maps a shorter time per sample t to the result read
+    off the first t seconds of every trial, as if each trial had lasted t (see :func:`run_spiking`).
+    """
 
     counts: dict[str, np.ndarray]  # readout window, (n_trials, n_units)
     counts_total: dict[str, np.ndarray]  # whole trial
     rates: dict[str, np.ndarray]  # spike-estimated normalised rates: counts / (r_max · window)
-    predictions: np.ndarray  # argmax of the output count (ties → lowest index)
+    predictions: np.ndarray  # argmax of the output count, or of ``readout`` (ties → lowest index)
     stats: SpikeStats
     timings: dict[str, Any] = field(default_factory=dict)
+    readout: np.ndarray | None = None  # readout_var's mean over the readout window, (n_trials, n_out)
+    prefixes: dict[float, SpikingResult] = field(default_factory=dict)
 
     def state_errors(self, reference: Mapping[str, np.ndarray]) -> dict[str, float]:
         """Mean |rate − spike-estimated rate| per population present in both."""
@@ -614,18 +705,63 @@ class SpikingResult:
         }
 
 
-def run_spiking(sm: SpikingModel, *, build_dir: str | os.PathLike | None = None, seed: int | None = None) -> SpikingResult:
+def _prefix_steps(sm: SpikingModel, prefixes: Sequence[float]) -> dict[float, int]:
+    """Each prefix time (s) → its number of steps; must be whole steps within one trial."""
+    out = {}
+    for t in prefixes:
+        t = float(t)
+        steps = int(round(t / sm.dt))
+        if not (t > 0 and 1 <= steps <= sm.trial_steps) or abs(steps * sm.dt - t) > 1e-9 * max(1.0, t):
+            raise ConfigError(
+                f"prefix t={t} s must be a whole number of steps (dt={sm.dt} s) between one step and the trial's "
+                f"t_sample={sm.t_sample} s"
+            )
+        out[t] = steps
+    return out
+
+
+def _window(sm: SpikingModel, horizon: int) -> int:
+    if not 0 < sm.readout_fraction <= 1:
+        raise ConfigError(f"readout_fraction must be in (0, 1], got {sm.readout_fraction}")
+    return max(1, int(round(sm.readout_fraction * horizon)))
+
+
+def run_spiking(sm: SpikingModel, *, build_dir: str | os.PathLike | None = None, seed: int | None = None,
+                prefixes: Sequence[float] = ()) -> SpikingResult:
     """Run every trial of ``sm`` on the active Brian2 device in one run and count spikes.
 
     Standalone targets build and run one binary in ``build_dir``, or in a temporary directory that is removed
     once the spikes are read (monitors of ``sm`` cannot be read again afterwards). ``seed`` seeds Brian2's
     random numbers (``brian2.seed``) before the run.
+
+    ``prefixes``: shorter times per sample t (whole steps, ≤ t_sample) whose results are read off the first t
+    seconds of every trial (readout window: the last ``readout_fraction`` of those t seconds; spikes and
+    SynOps: those of the first t seconds) into ``result.prefixes[t]``. Every trial starts from the reset state
+    with constant inputs, so its first t seconds are the whole of a run with ``t_sample = t``: the same
+    numbers for deterministic encoders (regular, LIF) and the same statistics for Poisson, from one build.
     """
     import brian2
-    from brian2 import Network, SpikeMonitor, get_device, second
+    from brian2 import Network, SpikeMonitor, StateMonitor, get_device, second
 
-    mons = {name: SpikeMonitor(G, name=f"spikemon_{G.name}") for name, G in sm.populations.items()}
-    net = Network(*sm.brian.objects, *mons.values())
+    horizons = _prefix_steps(sm, prefixes)
+    mons = {name: SpikeMonitor(G, name=f"spikemon_{G.name}") for name, G in sm.populations.items() if _spikes(G)}
+    extra = []
+    if sm.readout_var is not None:
+        out_group = sm.populations[sm.output]
+        if sm.readout_var not in out_group.variables:
+            raise ConfigError(f"SpikingModel: readout_var {sm.readout_var!r} is not a variable of {out_group.name!r}")
+        shortest = min([sm.trial_steps, *horizons.values()])
+        if _window(sm, shortest) < sm.readout_stride:  # samples fall every `stride` steps: a window needs one
+            raise ConfigError(
+                f"SpikingModel: the readout window ({_window(sm, shortest)} steps) is shorter than readout_stride "
+                f"({sm.readout_stride} steps); lower the stride or lengthen t_sample/readout_fraction"
+            )
+        readout_mon = StateMonitor(out_group, sm.readout_var, record=True, dt=sm.readout_stride * sm.dt * second,
+                                   name=f"readoutmon_{out_group.name}")
+        extra.append(readout_mon)
+    elif not _spikes(sm.populations[sm.output]):
+        raise ConfigError(f"SpikingModel: output {sm.output!r} does not spike; set readout_var to read a variable of it")
+    net = Network(*sm.brian.objects, *mons.values(), *extra)
     from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
     device = get_device()
@@ -644,23 +780,52 @@ def run_spiking(sm: SpikingModel, *, build_dir: str | os.PathLike | None = None,
         timings["build_dir"] = directory if build_dir else None
     else:
         timings["run_s"] = time.perf_counter() - t0
-    W = sm.window_steps
-    counts, totals, rates, indices = {}, {}, {}, {}
+    spikes = {}
     for name, mon in mons.items():
-        n = len(sm.populations[name])
         idx = np.asarray(mon.i[:], dtype=np.int64)
         steps = np.rint(np.asarray(mon.t_[:], dtype=float) / dt).astype(np.int64)
-        indices[name] = idx
-        counts[name] = trial_counts(idx, steps, n, sm.n_trials, T, W)
-        totals[name] = trial_counts(idx, steps, n, sm.n_trials, T)
+        spikes[name] = (idx, steps)
+    samples = None
+    if sm.readout_var is not None:
+        steps = np.rint(np.asarray(readout_mon.t_[:], dtype=float) / dt).astype(np.int64)
+        samples = (steps, np.asarray(getattr(readout_mon, sm.readout_var), dtype=float).T)  # (n_samples, n_out)
+    if standalone and not build_dir:
+        shutil.rmtree(directory, ignore_errors=True)
+    result = _summarise(sm, spikes, samples, T, sm.t_sample)
+    result.timings = timings
+    result.prefixes = {t: _summarise(sm, spikes, samples, h, t) for t, h in horizons.items()}
+    return result
+
+
+def _summarise(sm: SpikingModel, spikes: Mapping[str, tuple[np.ndarray, np.ndarray]], samples, horizon: int,
+               t_sample: float) -> SpikingResult:
+    """Counts, rates, readout, prediction and stats of the first ``horizon`` steps (``t_sample`` s) of every trial."""
+    T, dt = sm.trial_steps, sm.dt
+    W = _window(sm, horizon)
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    counts, totals, rates, indices = {}, {}, {}, {}
+    for name, G in sm.populations.items():
+        n = len(G)
+        idx, steps = spikes.get(name, empty)  # a non-spiking population: no spikes to count
+        counts[name] = trial_counts(idx, steps, n, sm.n_trials, T, W, horizon)
+        totals[name] = trial_counts(idx, steps, n, sm.n_trials, T, horizon_steps=horizon)
+        indices[name] = idx[(steps % T) < horizon]
         enc = sm.encoders.get(name)
         if enc is not None:
             rates[name] = counts[name] / (enc.r_max * W * dt)
-    if standalone and not build_dir:
-        shutil.rmtree(directory, ignore_errors=True)
+    readout = None
+    if samples is not None:
+        # Mean over the samples taken in each trial's readout window (steps horizon - W <= k < horizon).
+        steps, values = samples
+        trial, k = steps // T, steps % T
+        keep = (trial < sm.n_trials) & (k >= horizon - W) & (k < horizon)
+        sums = np.zeros((sm.n_trials, values.shape[1]))
+        np.add.at(sums, trial[keep], values[keep])
+        n_per = np.bincount(trial[keep], minlength=sm.n_trials)
+        readout = sums / np.maximum(n_per, 1)[:, None]
     stats = SpikeStats(
         n_samples=sm.n_trials,
-        t_sample=sm.t_sample,
+        t_sample=float(t_sample),
         n_neurons={k: len(G) for k, G in sm.populations.items()},
         spikes={k: int(len(v)) for k, v in indices.items()},
         synops=count_synops(indices, sm.projections),
@@ -670,7 +835,7 @@ def run_spiking(sm: SpikingModel, *, build_dir: str | os.PathLike | None = None,
         counts=counts,
         counts_total=totals,
         rates=rates,
-        predictions=np.argmax(counts[sm.output], axis=1),
+        predictions=np.argmax(counts[sm.output] if readout is None else readout, axis=1),
         stats=stats,
-        timings=timings,
+        readout=readout,
     )

@@ -340,3 +340,29 @@ def test_compare_accepts_encoder_instance(numpy_target):
     )
     assert rep.r_max == 150.0 and rep.encoding.startswith("regular (") and "max_p" in rep.encoding
     assert rep.rows[0].mean_rate_hz["X"] <= 150.0
+
+
+def test_regular_phase0_half_threshold(numpy_target):
+    """phase0 = φ₀: count == floor(φ₀ + Σ r_max·ρ·dt) from every trial start; Poisson has no phase."""
+    rho = np.array([0.13, 0.37, 0.5, 0.91])
+    T = 400  # 40 ms per trial, two trials
+    sch = inference_schedule(T * DT, DT)
+    eqs = spiking_group_equations("rate_in", RateToSpikes("regular", 200.0, phase0=0.5), dt=DT,
+                                  dynamics="rate_in : 1 (constant)")
+    assert eqs.initial == {"phi": 0.5}
+    G = eqs.make_group(4, "phase0_grp", header=sch.brian_flags(), reset_flag="reset_zero")
+    G.rate_in = rho
+    from brian2 import SpikeMonitor
+
+    mon = SpikeMonitor(G)
+    _run([G, mon], 2 * T * DT)
+    steps = np.rint(np.asarray(mon.t_[:]) / DT).astype(int)
+    counts = trial_counts(np.asarray(mon.i[:]), steps, 4, 2, T)
+    expected = np.floor(0.5 + 200.0 * rho * T * DT + 1e-9).astype(int)
+    assert np.array_equal(counts, np.vstack([expected, expected]))  # the second trial restarts at φ₀
+    first = np.array([steps[np.asarray(mon.i[:]) == n].min() for n in range(4)])
+    assert np.array_equal(first, np.ceil(0.5 / (200.0 * rho * DT) - 1e-9).astype(int) - 1)  # half the latency
+    with pytest.raises(ConfigError, match="no phase"):
+        RateToSpikes("poisson", 200.0, phase0=0.5)
+    with pytest.raises(ConfigError, match=r"\[0, 1\)"):
+        RateToSpikes("regular", 200.0, phase0=1.0)

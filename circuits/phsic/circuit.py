@@ -764,3 +764,31 @@ class PHSIC(Circuit):
     def predict_rate(self, weights, x) -> np.ndarray:
         """argmax of the readout o = W_outᵀ h^L + b_out."""
         return np.argmax(self.forward(weights, x)["o"], axis=1)
+
+    # ---- spiking twin of the inference ------------------------------------------------------------------------
+    @classmethod
+    def from_batch_params(cls, params) -> PHSIC:
+        """The circuit for a batch-form network: ``params`` is a :class:`PHSICParams` (``trainer.params``) or
+        the ``params`` mapping of a trainer checkpoint (``state_dict()["params"]``), validated key by key.
+
+        Inference (``forward``, ``predict_rate``, ``build_spiking_brian``) uses sizes, mode, groups, δ, p and
+        the LReLU slope; every kernel and mode of the batch form is accepted.
+        """
+        if isinstance(params, PHSICParams):
+            params = dataclasses.asdict(params)
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"{cls.name}: expected PHSICParams or a mapping of its fields, got {type(params).__name__}")
+        return cls(make_params(PHSICCircuitParams, dict(params), where=f"{cls.name} batch-form parameters"))
+
+    def build_spiking_brian(self, weights, x, *, encoding="regular", t_sample=0.2, r_max=None, tau_syn=None,
+                            rate_scales=None, scale_quantile=0.999, input_range=(-1.0, 1.0), readout_fraction=0.5):
+        """Spiking twin of the feedforward inference on ``x`` (ON/OFF pairs, graded divisive-normalisation pools,
+        trace-argmax readout): :func:`circuits.phsic.spiking.build_spiking_twin`, whose docstring states the
+        design."""
+        from .spiking import build_spiking_twin
+
+        return build_spiking_twin(
+            self, weights, x, encoding=encoding, t_sample=t_sample, r_max=r_max, tau_syn=tau_syn,
+            rate_scales=rate_scales, scale_quantile=scale_quantile, input_range=input_range,
+            readout_fraction=readout_fraction,
+        )
