@@ -200,6 +200,20 @@ class Circuit(ABC):
         """The rate model's predicted integer labels for ``x`` (compared with the spiking twin's)."""
         raise NotImplementedError(f"circuit {self.name!r} has no rate-model prediction (predict_rate)")
 
+    def example_inputs(self, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded inputs (n, n_in) and integer labels for inference without a data set (``neuromorph compare``).
+
+        Default: the ``x`` and one-hot ``y`` of :meth:`example_data`; circuits whose trials hold something
+        else (e.g. pairs of samples) override this.
+        """
+        ex = self.example_data(n_samples, seed)
+        if "x" not in ex or "y" not in ex:
+            raise ConfigError(
+                f"circuit {self.name!r}: example_data has no 'x'/'y' entries to infer on; give a data set "
+                "(--dataset) or override Circuit.example_inputs"
+            )
+        return np.asarray(ex["x"]), np.asarray(ex["y"]).argmax(axis=1)
+
     def compared_states(self) -> tuple[str, ...] | None:
         """State names the equivalence harness compares (None: all recorded)."""
         return None

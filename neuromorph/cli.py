@@ -137,8 +137,7 @@ def cmd_compare(args) -> int:
         data = load_dataset(args.dataset, n_test=args.samples, seed=args.seed)
         x, y = data.x_test, data.y_test
     else:
-        ex = circuit.example_data(args.samples, args.seed)
-        x, y = ex["x"], ex["y"].argmax(axis=1)
+        x, y = circuit.example_inputs(args.samples, args.seed)
     report = compare_rate_spiking(
         circuit,
         weights,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from neuromorph.cli import main
@@ -102,3 +103,22 @@ def test_console_script():
     assert r.returncode == 0, r.stderr
     for cmd in ("list", "info", "run", "verify", "compare", "bench"):
         assert cmd in r.stdout
+
+
+def test_compare_phsic_without_dataset(tmp_path, capsys):
+    """pHSIC's example trials hold sample pairs: `compare` infers on its example_inputs (samples b)."""
+    path = tmp_path / "c.json"
+    args = ["compare", "phsic", "--samples", "3", "--t-samples", "0.1", "--backend", "numpy", "--encoding", "regular",
+            "--set", "params.sizes=[12,8,8,3]", "--set", "params.n_groups=2", "--json", str(path)]
+    assert main(args) == 0
+    d = json.loads(path.read_text())
+    from circuits.phsic.circuit import PHSIC
+    from neuromorph.circuit import get_circuit
+
+    circuit = get_circuit("phsic", sizes=[12, 8, 8, 3], n_groups=2)
+    x, y = circuit.example_inputs(3, 0)
+    assert isinstance(circuit, PHSIC) and x.shape == (3, 12) and np.all(np.abs(x) <= 1)
+    # the reported rate accuracy is the rate model's on exactly these inputs and labels
+    rate_acc = float(np.mean(circuit.predict_rate(circuit.initial_weights(0), x) == y))
+    assert d["n_samples"] == 3 and d["rate_accuracy"] == pytest.approx(rate_acc)
+    assert d["rows"][0]["agreement"] >= 2 / 3 and d["rows"][0]["spikes_per_inference"] > 0

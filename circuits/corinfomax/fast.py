@@ -233,14 +233,22 @@ def _load_kernel(kind: str):
                 warnings.simplefilter("ignore")  # torch.jit.script's deprecation notice (torch >= 2.9)
                 fn = torch.jit.script(_sweeps_py)
         elif kind == "cpp":
+            import logging
             from pathlib import Path
 
-            from torch.utils.cpp_extension import load
+            # importing cpp_extension logs "No CUDA runtime is found" on CPU-only machines: irrelevant here
+            log = logging.getLogger("torch.utils.cpp_extension")
+            level = log.level
+            log.setLevel(logging.ERROR)
+            try:
+                from torch.utils.cpp_extension import load
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                load("neuromorph_corinfomax_sweeps", sources=[str(Path(__file__).with_name("sweeps.cpp"))],
-                     extra_cflags=["-O3"], is_python_module=False, verbose=False)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    load("neuromorph_corinfomax_sweeps", sources=[str(Path(__file__).with_name("sweeps.cpp"))],
+                         extra_cflags=["-O3"], is_python_module=False, verbose=False)
+            finally:
+                log.setLevel(level)
             fn = torch.ops.neuromorph_corinfomax.sweeps
     except Exception as exc:  # noqa: BLE001 - reported by the trainer when this kind is asked for explicitly
         _KERNEL_ERRORS[kind] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"

@@ -329,6 +329,11 @@ class PHSIC(Circuit):
                 labels[t] = labels[t - 1]
         return self.trial_data(x, labels)
 
+    def example_inputs(self, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs uniform in [−1, 1] and labels for inference: the stream of :meth:`example_data` (its samples b)."""
+        ex = self.example_data(n_samples, seed)
+        return ex["x_b"], ex["y_b"].argmax(axis=1)
+
     # ---- verification instance -----------------------------------------------------------------------------------
     @classmethod
     def verification_instance(cls, mode: str = "divnorm", **overrides) -> PHSIC:
