@@ -148,6 +148,75 @@ def measure(layout: dict, data, n_batches: int, warmup: int, eval_n: int) -> dic
     }
 
 
+def micro_timings(reps: int = 200) -> dict:
+    """Where a batch's time goes, in microseconds: one lane's Gauss-Seidel sweep per kernel, the GEMM alone,
+    two lanes at once, and the per-batch pieces (FMNIST sizes, 10 rows per lane, float32, oneDNN)."""
+    import threading
+
+    import torch
+
+    from circuits.corinfomax import fast
+    from circuits.corinfomax.params import CorInfoMaxParams
+
+    torch.set_num_threads(1)
+    p = CorInfoMaxParams()
+    T = p.t_free + p.t_nudged
+    out: dict = {"rows_per_lane": p.batch // 2, "sweeps_per_batch": T}
+
+    def per_call(fn, n=reps) -> float:
+        for _ in range(max(5, n // 10)):
+            fn()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t0) / n * 1e6
+
+    with torch.inference_mode():
+        for kernel in ("cpp", "torchscript"):
+            tr = fast.CorInfoMaxTrainer(p, 0, threads=2, kernel=kernel)
+            bufs = tr._buffers(p.batch)
+            bufs["x"].uniform_(-1, 1)
+            blocks = tr._blocks(bufs, p.batch, 2)
+            mats = tr._derived(0.5, blocks[0].n)
+            out[f"block_step_per_sweep_{kernel}"] = per_call(lambda: tr._block_step(blocks[0], mats, 0.5), 50) / T
+            out[f"block_step_two_lanes_per_sweep_{kernel}"] = per_call(
+                lambda: tr._run_parallel([lambda b=b: tr._block_step(b, mats, 0.5) for b in blocks]), 50) / T
+            if kernel == "cpp":
+                r, e, w = blocks[0].r[1], blocks[0].E[1], mats["packed"][1]
+                out["gemm_per_sweep"] = per_call(lambda: fast._ONEDNN_LINEAR_ADD(r, e, w, None, "add"), 2000)
+                out["x_Wff0_per_lane"] = per_call(lambda: torch.mm(blocks[0].x, tr.Wff[0]))
+                out["Z_rB_per_lane"] = per_call(lambda: torch.mm(blocks[0].r[1], tr.B[1]))
+                out["pack_per_batch"] = per_call(lambda: tr._pack(mats, 1, blocks[0].n))
+                out["updates_and_next_prepare_per_batch"] = per_call(
+                    lambda: tr._update_and_derive_split(bufs, p.batch, 1e9, 1.0, 0.5, blocks[0].n))
+
+                # the pure C++ sweeps of two lanes at once (no Python between phases): the shared-cache cost
+                def lane_args(blk):
+                    none = fast._NO_TENSOR
+                    return ([none] + blk.u[1:], [blk.x] + blk.r[1:], [none] + blk.G[1:], [none] + blk.E[1:],
+                            [none] + mats["Wfbs"][1:], [none] + mats["packed"][1:], mats["latp"],
+                            [p.mu_at(s) for s in range(T)], list(p.sizes), 1.0, 1.0, True, False, [], [], none, 0.0, 0.0)
+
+                args = [lane_args(b) for b in blocks]
+
+                def lane(i, n):
+                    torch.set_num_threads(1)
+                    with torch.inference_mode():
+                        for _ in range(n):
+                            tr._sweeps(*args[i])
+
+                def two(n):
+                    th = threading.Thread(target=lane, args=(1, n))
+                    th.start()
+                    lane(0, n)
+                    th.join()
+
+                out["sweeps_only_one_lane_per_sweep"] = per_call(lambda: lane(0, 1), 100) / T
+                out["sweeps_only_two_lanes_per_sweep"] = per_call(lambda: two(1), 100) / T
+            tr.close()
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batches", type=int, default=300, help="timed batches per layout (3000 = a full epoch)")
@@ -159,6 +228,7 @@ def main(argv=None) -> int:
                     help="measure each layout this many times (interleaved); the table shows the fastest run and "
                          "the JSON every run, since a shared machine's timings vary from run to run")
     ap.add_argument("--out", type=Path, default=ROOT / "experiments" / "corinfomax" / "results" / "bench_corinfomax.json")
+    ap.add_argument("--micro", action="store_true", help="also time the pieces of a batch (micro_timings)")
     args = ap.parse_args(argv)
 
     import torch
@@ -199,6 +269,8 @@ def main(argv=None) -> int:
                       "GEMM per hidden layer per sweep, one GEMM per matrix for the updates",
         "results": rows,
     }
+    if args.micro:
+        result["micro_us"] = micro_timings()
     _atomic_write(args.out, json.dumps(result, indent=2) + "\n")
     print()
     print(f"CorInfoMax fast trainer, {result['setting']}; {result['machine']['cpu']}, torch {torch.__version__}")
@@ -216,6 +288,9 @@ def main(argv=None) -> int:
               f"| {q:.1f} | {r['gflops_train']:.0f}; {fl['epoch'] / q / 1e9:.0f} "
               f"| {r['eval_10k_s']:.1f} ({r['cpu_eval_10k_s']:.1f}) | {r['timed_batches']}{' (extrapolated)' if r['extrapolated'] else ''} "
               f"| {r['loadavg_before']:.1f}-{r['loadavg_after']:.1f} |")
+    if args.micro:
+        print("\nmicro-timings (µs): " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
+                                                   for k, v in result["micro_us"].items()))
     print(f"\nwritten {args.out}")
     return 0
 
