@@ -66,6 +66,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="default: the config's seed")
     ap.add_argument("--epochs", type=int, default=None, help="default: [train] epochs")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for this run (default 1)")
+    ap.add_argument("--kernel", default="auto", choices=["auto", "cpp", "torchscript", "python"],
+                    help="sweep kernel of the fast trainer (same arithmetic, different float rounding)")
     ap.add_argument("--results-dir", type=Path, default=ROOT / "experiments" / "corinfomax" / "results")
     ap.add_argument("--name", default=None, help="default: the config file's stem")
     args = ap.parse_args(argv)
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / f"{name}_seed{seed}.jsonl"
     ckpt_path = out / f"{name}_seed{seed}.ckpt.npz"
-    trainer = CorInfoMaxTrainer(params, seed=seed, threads=args.threads)
+    trainer = CorInfoMaxTrainer(params, seed=seed, threads=args.threads, kernel=args.kernel)
     records: list[dict] = []
     start = 0
     if ckpt_path.exists():
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
             records = [json.loads(ln) for ln in log_path.read_text().splitlines() if ln.strip()]
             records = [r for r in records if r["epoch"] < start]
         print(f"[{name} seed {seed}] resuming after epoch {start - 1}", flush=True)
-    meta = {"torch": torch.__version__, "threads": args.threads, "host": platform.node(), "config": str(args.config)}
+    meta = {"torch": torch.__version__, "threads": args.threads, "kernel": trainer.kernel, "host": platform.node(), "config": str(args.config)}
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         trainer.train_epoch(data.x_train, data.y_train, epoch)
