@@ -334,7 +334,6 @@ class TwoComp(Circuit):
         """
         from brian2 import TimedArray, second
 
-        from neuromorph.brian import BrianModel
         from neuromorph.spiking import (
             DEFAULT_R_MAX,
             DEFAULT_TAU_SYN,
@@ -398,18 +397,12 @@ class TwoComp(Circuit):
             )
             syns.append(S)
             projs.append(proj)
-        model = BrianModel(
-            objects=[*groups.values(), *syns],
-            schedule=sch,
-            n_trials=x.shape[0],
-            dt=dt,
-            inputs={"x": x_in},
-            namespace={"x_in": x_in},
-            record_states=False,
-        )
-        return SpikingModel(
-            brian=model,
+        return SpikingModel.assemble(
             populations=groups,
+            synapses=syns,
+            schedule=sch,
+            dt=dt,
+            x_in=x_in,
             encoders={k: e.encoder for k, e in eq.items()},
             projections=projs,
             output="O",

@@ -561,6 +561,25 @@ class SpikingModel:
     reference_readout: np.ndarray | None = None
     rate_macs: int | None = None
 
+    @classmethod
+    def assemble(cls, *, populations: dict[str, Any], synapses: Sequence[Any], schedule: PhaseSchedule, dt: float,
+                 x_in: Any, **fields) -> SpikingModel:
+        """A twin whose trials are the rows of ``x_in``: the input TimedArray named ``x_in`` (one row per trial,
+        read by the input population as ``x_in(t, i)``). Builds the BrianModel (the populations, then the
+        synapses; no state recording) and the SpikingModel around it; ``fields`` are the remaining fields."""
+        from .brian import BrianModel
+
+        brian = BrianModel(
+            objects=[*populations.values(), *synapses],
+            schedule=schedule,
+            n_trials=int(np.shape(x_in.values)[0]),
+            dt=dt,
+            inputs={"x": x_in},
+            namespace={"x_in": x_in},
+            record_states=False,
+        )
+        return cls(brian=brian, populations=populations, **fields)
+
     def __post_init__(self):
         if self.output not in self.populations:
             raise ConfigError(f"SpikingModel: output population {self.output!r} not in {sorted(self.populations)}")

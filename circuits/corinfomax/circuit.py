@@ -603,7 +603,6 @@ class CorInfoMax(Circuit):
         """
         from brian2 import TimedArray, second
 
-        from neuromorph.brian import BrianModel
         from neuromorph.spiking import (
             DEFAULT_R_MAX,
             DEFAULT_TAU_SYN,
@@ -661,18 +660,12 @@ class CorInfoMax(Circuit):
             )
             syns.append(S)
             projs.append(proj)
-        model = BrianModel(
-            objects=[*groups.values(), *syns],
-            schedule=sch,
-            n_trials=x.shape[0],
-            dt=dt,
-            inputs={"x": x_in},
-            namespace={"x_in": x_in},
-            record_states=False,
-        )
-        return SpikingModel(
-            brian=model,
+        return SpikingModel.assemble(
             populations=groups,
+            synapses=syns,
+            schedule=sch,
+            dt=dt,
+            x_in=x_in,
             encoders={k: rate[int(k[5:])].encoder for k in groups},
             projections=projs,
             output=f"layer{P}",

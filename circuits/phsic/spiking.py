@@ -156,7 +156,6 @@ def build_spiking_twin(
     """
     from brian2 import NeuronGroup, Synapses, TimedArray, second
 
-    from neuromorph.brian import BrianModel
     from neuromorph.spiking import (
         DEFAULT_R_MAX,
         DEFAULT_TAU_SYN,
@@ -304,18 +303,12 @@ def build_spiking_twin(
         f"layer{k}": np.hstack([np.clip(act[f"h{k}"], 0, None), np.clip(-act[f"h{k}"], 0, None)]) / scales[k - 1]
         for k in range(1, L + 1)
     }
-    model = BrianModel(
-        objects=[*groups.values(), *objects],
-        schedule=sch,
-        n_trials=x.shape[0],
-        dt=dt,
-        inputs={"x": x_in},
-        namespace={"x_in": x_in},
-        record_states=False,
-    )
-    return SpikingModel(
-        brian=model,
+    return SpikingModel.assemble(
         populations=groups,
+        synapses=objects,
+        schedule=sch,
+        dt=dt,
+        x_in=x_in,
         encoders=encoders,
         projections=projections,
         output="readout",
