@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 from .circuit import _coerce
 from .errors import ConfigError
 
-__all__ = ["RunConfig", "TrainConfig", "VerifyConfig", "CompareConfig", "load_config", "parse_overrides"]
+__all__ = ["RunConfig", "TrainConfig", "VerifyConfig", "CompareConfig", "load_config", "parse_overrides", "config_from_dict", "check_values"]
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,71 @@ def config_from_dict(raw: dict, source: str = "config") -> RunConfig:
     params = raw.get("params", {})
     if not isinstance(params, dict):
         raise ConfigError(f"[params] must be a table, got {type(params).__name__}")
+    for key, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"params.{key} = {value} is not a finite number; give a finite value (e.g. --set params.{key}=0.1)")
     sections = {k: _section(cls, raw[k], k) for k, cls in _SECTIONS.items() if k in raw}
-    return RunConfig(circuit=raw["circuit"], seed=seed, name=name, params=dict(params), **sections)
+    config = RunConfig(circuit=raw["circuit"], seed=seed, name=name, params=dict(params), **sections)
+    check_values(config)
+    return config
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _named(key: str, check, value) -> None:
+    try:
+        check(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{key}: {exc}") from exc
+
+
+def _finite_positive(value) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def check_values(config: RunConfig) -> None:
+    """Value checks of the [train], [verify] and [compare] sections (types were checked on loading).
+
+    Everything here is decidable from the config alone; what depends on the machine (compilers, GPU,
+    memory) or the data set (batch vs training-set size) is checked by the runner before it creates
+    anything.
+    """
+    tc = config.train
+    if tc is not None:
+        from .data import SCALES, _canonical_name
+
+        _canonical_name(tc.dataset)  # raises ConfigError listing the known datasets
+        _require(tc.scale in SCALES, f"train.scale = {tc.scale!r} is unknown; choose one of {list(SCALES)}")
+        _require(tc.epochs >= 1, f"train.epochs = {tc.epochs}: a run needs at least one epoch (e.g. --set train.epochs=5)")
+        _require(tc.threads >= 0, f"train.threads = {tc.threads} is negative; give a thread count >= 1, or 0 for torch's default")
+        for key in ("n_train", "n_test", "eval_train_subset"):
+            value = getattr(tc, key)
+            _require(value >= 0, f"train.{key} = {value} is negative; give a sample count >= 1, or 0 for all samples")
+    vc = config.verify
+    if vc is not None:
+        from .brian.devices import normalise_target
+
+        _require(len(vc.backends) > 0, 'verify.backends is empty; name at least one Brian2 target, e.g. ["numpy"]')
+        for b in vc.backends:
+            _named("verify.backends", normalise_target, b)
+        _require(vc.samples >= 0, f"verify.samples = {vc.samples} is negative; give a trial count >= 1, or 0 for three update windows")
+        _require(math.isfinite(vc.tolerance) and vc.tolerance >= 0,
+                 f"verify.tolerance = {vc.tolerance} must be a finite number >= 0 (relative error), e.g. 1e-9")
+    cc = config.compare
+    if cc is not None:
+        from .brian.devices import normalise_target
+        from .spiking import ENCODINGS
+
+        _require(len(cc.t_samples) > 0 and all(_finite_positive(t) for t in cc.t_samples),
+                 f"compare.t_samples = {list(cc.t_samples)}: give positive durations in seconds, e.g. [0.05, 0.2]")
+        _require(cc.encoding in ENCODINGS, f"compare.encoding = {cc.encoding!r} is unknown; choose one of {list(ENCODINGS)}")
+        _require(cc.n_samples >= 1, f"compare.n_samples = {cc.n_samples}; give a test-sample count >= 1")
+        _named("compare.backend", normalise_target, cc.backend)
+        _require(_finite_positive(cc.r_max), f"compare.r_max = {cc.r_max} must be a positive rate in Hz, e.g. 200")
+        _require(_finite_positive(cc.tau_syn), f"compare.tau_syn = {cc.tau_syn} must be a positive time in seconds, e.g. 0.02")
 
 
 def parse_overrides(pairs) -> dict:

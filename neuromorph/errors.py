@@ -4,6 +4,10 @@ Every error names its cause and the fix, so a user can act on the message alone.
 NeuromorphError, which the CLI catches to print one line instead of a traceback.
 """
 
+import os
+import re
+import signal
+
 __all__ = [
     "NeuromorphError",
     "ConfigError",
@@ -11,6 +15,10 @@ __all__ = [
     "ShapeError",
     "DataUnavailableError",
     "BackendUnavailableError",
+    "CorruptFileError",
+    "ResultsFolderError",
+    "DivergedError",
+    "interrupted_build",
 ]
 
 
@@ -39,3 +47,37 @@ class DataUnavailableError(NeuromorphError, FileNotFoundError):
 
 class BackendUnavailableError(NeuromorphError, RuntimeError):
     """A simulation backend needs a tool that is missing (C++ compiler, nvcc, cuRAND, GPU)."""
+
+
+class CorruptFileError(NeuromorphError, ValueError):
+    """A file neuromorph reads (manifest, metrics, checkpoint, weights) is empty, truncated or not ours."""
+
+
+class ResultsFolderError(ConfigError):
+    """A results folder cannot be used: it is a file, not writable, locked by another run, or holds foreign files."""
+
+
+class DivergedError(NeuromorphError, FloatingPointError):
+    """Training produced non-finite or exploding weights/metrics; the run stops with status ``diverged``."""
+
+
+_BUILD_FAILED = re.compile(r"compilation failed \(error code: (\d+)\)")
+
+
+def interrupted_build(exc: BaseException) -> bool:
+    """True if ``exc`` is Brian2's "Project compilation failed" caused by Ctrl-C, not by the compiler.
+
+    Brian2 runs ``make`` through ``os.system``, which ignores SIGINT in the calling process while it waits:
+    Python never sees a KeyboardInterrupt, only the wait status in the error text. A make killed by SIGINT
+    reports a raw status whose signal number is SIGINT (or exit code 130 through a shell); a real compile
+    error exits normally with a non-zero code (status 512 for make's exit code 2).
+    """
+    if not isinstance(exc, RuntimeError):
+        return False
+    m = _BUILD_FAILED.search(str(exc))
+    if not m:
+        return False
+    status = int(m.group(1))
+    if os.WIFSIGNALED(status):
+        return os.WTERMSIG(status) == signal.SIGINT
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 128 + signal.SIGINT

@@ -2,7 +2,6 @@
 missing dataset offline. Uses scikit-learn's bundled digits (small subsets) and the twocomp demo circuit."""
 
 import json
-import pickle
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from circuits.twocomp import TwoCompTrainer
 from neuromorph.config import config_from_dict
 from neuromorph.errors import ConfigError, DataUnavailableError
-from neuromorph.runner import run
+from neuromorph.runner import load_checkpoint, run
 
 pytestmark = pytest.mark.filterwarnings("ignore:_get_vc_env is private")
 
@@ -39,7 +38,7 @@ def metrics(folder):
 
 
 def checkpoint_weights(folder):
-    state = pickle.loads((folder / "checkpoint.pkl").read_bytes())
+    state = load_checkpoint(folder)
     return state["epoch"], state["trainer"]["weights"]
 
 
@@ -60,7 +59,8 @@ def test_results_folder_and_skip(tmp_path, monkeypatch):
     assert "git_commit" in manifest
     assert manifest["versions"]["brian2"] and manifest["versions"]["torch"] and manifest["versions"]["python"]
     assert manifest["timings"]["total_s"] > 0 and manifest["timings"]["train_s"] > 0
-    assert manifest["data"] == {"dataset": "digits", "source": manifest["data"]["source"], "n_train": 96, "n_test": 40}
+    assert manifest["data"] == {"dataset": "digits", "source": manifest["data"]["source"], "n_train": 96, "n_test": 40,
+                                "n_features": 64, "n_classes": 10}
 
     rows = metrics(out)
     assert [r["epoch"] for r in rows] == [0, 1]
