@@ -1,7 +1,8 @@
 """The ``neuromorph`` command: list | info | run | sweep | verify | compare | bench.
 
-Errors neuromorph raises on purpose (bad config, unknown circuit, missing data or compiler, shape mismatch)
-print one line, ``error: ...``, and exit with status 2; a failed equivalence check exits with status 1.
+Errors neuromorph raises on purpose (bad config, unknown circuit, missing data or compiler, shape mismatch,
+a damaged results file, a diverged run) print one line, ``error: ...``, and exit with status 2; a failed
+equivalence check exits with status 1; Ctrl-C (also while Brian2 compiles) prints one line and exits 130.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import time
 import warnings
 
-from .errors import ConfigError, NeuromorphError
+from .errors import ConfigError, CorruptFileError, NeuromorphError, interrupted_build
 
 __all__ = ["main"]
 
@@ -21,6 +22,55 @@ def _quiet_warnings():
     # setuptools' distutils shim warns on every Brian2 import; it says nothing to a neuromorph user.
     warnings.filterwarnings("ignore", message=".*_get_vc_env is private.*")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _positive(value, flag: str, *, allow_none: bool = True) -> None:
+    """A count given on the command line must be >= 1 (None: the command's default)."""
+    if value is None and allow_none:
+        return
+    if value is None or value < 1:
+        raise ConfigError(f"{flag} {value} must be at least 1; give a positive count (e.g. {flag} 10)")
+
+
+def _positive_floats(values, flag: str) -> None:
+    import math
+
+    for v in values if isinstance(values, (list, tuple)) else [values]:
+        if not (math.isfinite(v) and v > 0):
+            raise ConfigError(f"{flag} {v} must be a positive finite number")
+
+
+def _seed(value) -> None:
+    if value < 0:
+        raise ConfigError(f"--seed {value} must be a non-negative integer")
+
+
+def _check_backend(backend: str, *, run: bool) -> str:
+    """Refuse at once what cannot work here (cuda without a GPU when the binary would run, no compiler)."""
+    from .brian.devices import check_target
+
+    return check_target(backend, need_gpu=run)
+
+
+class _BuildDir:
+    """--build-dir if given (kept), else a temporary folder removed after use (also on errors and Ctrl-C)."""
+
+    def __init__(self, given):
+        self.given = given
+        self._tmp = None
+
+    def __enter__(self):
+        if self.given:
+            return self.given
+        import tempfile
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="neuromorph-build-")
+        return self._tmp.name
+
+    def __exit__(self, *exc):
+        if self._tmp is not None:
+            self._tmp.cleanup()
+        return False
 
 
 def cmd_list(args) -> int:
@@ -76,6 +126,9 @@ def cmd_sweep(args) -> int:
     from .sweep import expand_seeds, run_sweep
 
     config = load_config(args.config, args.set)
+    _positive(args.workers, "--workers")
+    for seed in args.seeds:
+        _seed(seed)
     configs = expand_seeds(config, args.seeds)
     for path in run_sweep(configs, args.out_root, engine=args.engine, workers=args.workers):
         print(path)
@@ -100,16 +153,22 @@ def _verification_circuit(name, overrides):
 def cmd_verify(args) -> int:
     from .equivalence import verify
 
+    _positive(args.samples, "--samples")
+    _seed(args.seed)
+    _check_backend(args.backend, run=not args.compile_only)
     circuit = _verification_circuit(args.circuit, args.set)
-    report = verify(
-        circuit,
-        args.backend,
-        n_trials=args.samples,
-        seed=args.seed,
-        tolerance=args.tolerance,
-        compile_only=args.compile_only,
-        build_dir=args.build_dir,
-    )
+    with _BuildDir(args.build_dir) as build_dir:
+        report = verify(
+            circuit,
+            args.backend,
+            n_trials=args.samples,
+            seed=args.seed,
+            tolerance=args.tolerance,
+            compile_only=args.compile_only,
+            build_dir=build_dir,
+        )
+    if not args.build_dir:
+        report.timings.pop("build_dir", None)  # removed: do not point at it
     print(report.table())
     if args.json:
         report.write_json(args.json)
@@ -125,11 +184,16 @@ def cmd_compare(args) -> int:
     from .config import parse_overrides
     from .data import load_dataset
 
+    _positive(args.samples, "--samples", allow_none=False)
+    _positive_floats(args.t_samples, "--t-samples")
+    _positive_floats(args.r_max, "--r-max")
+    _positive_floats(args.tau_syn, "--tau-syn")
+    _seed(args.seed)
+    _check_backend(args.backend, run=True)
     params = parse_overrides(args.set).get("params", {})
     circuit = get_circuit(args.circuit, **params)
     if args.weights:
-        with np.load(args.weights) as f:
-            weights = {k: f[k] for k in f.files}
+        weights = _load_weights(args.weights)
         circuit.check_weights(weights)
     else:
         weights = circuit.initial_weights(args.seed)
@@ -157,6 +221,25 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def _load_weights(path) -> dict:
+    """An .npz of weight matrices (arrays only: never unpickled); a missing or damaged file is one clear error."""
+    import zipfile
+    from pathlib import Path
+
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--weights {path}: no such file; give the .npz of trained weights (e.g. a run's weights.npz)")
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            if not hasattr(f, "files"):
+                raise ValueError("a single .npy array, not an .npz of named matrices")
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        raise CorruptFileError(f"--weights {path} is empty, truncated or not an .npz of weight matrices ({exc})") from exc
+
+
 def cmd_bench(args) -> int:
     """Seconds per integration step of a circuit's Brian2 model on each target, and of its torch reference."""
     import torch
@@ -165,6 +248,10 @@ def cmd_bench(args) -> int:
     from .brian.model import run_model
     from .io import atomic_write_json
 
+    _positive(args.samples, "--samples")
+    _seed(args.seed)
+    for backend in args.backends:
+        _check_backend(backend, run=True)
     circuit = _verification_circuit(args.circuit, args.set)
     weights = circuit.initial_weights(args.seed)
     n_trials = args.samples or 4 * circuit.schedule.trials_per_update
@@ -179,7 +266,9 @@ def cmd_bench(args) -> int:
         model = circuit.build_brian(weights, data)
         model.record_states = False
         t0 = time.perf_counter()
-        _, timings = run_model(model)
+        with _BuildDir(None) as build_dir:
+            _, timings = run_model(model, build_dir=build_dir)
+        timings.pop("build_dir", None)
         total = time.perf_counter() - t0
         rows.append({"target": backend, "seconds": total, "us_per_step": 1e6 * total / steps, **timings})
     print(f"{circuit.name}: {n_trials} trials x {circuit.schedule.trial_steps} steps (build time included for compiled targets)")
@@ -264,6 +353,22 @@ def main(argv=None) -> int:
     except NeuromorphError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return _interrupted(args)
+    except RuntimeError as exc:
+        if interrupted_build(exc):  # Ctrl-C while Brian2's make ran: not a compiler failure
+            return _interrupted(args)
+        raise
+
+
+def _interrupted(args) -> int:
+    if args.command == "run":
+        print("interrupted — rerun the same command with --resume to continue", file=sys.stderr)
+    elif args.command == "sweep":
+        print("interrupted — rerun the same command to continue (complete runs are skipped, the others resume)", file=sys.stderr)
+    else:
+        print("interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -60,6 +60,10 @@ class ResultsFolderError(ConfigError):
 class DivergedError(NeuromorphError, FloatingPointError):
     """Training produced non-finite or exploding weights/metrics; the run stops with status ``diverged``."""
 
+    def __init__(self, message: str, *, epoch: int | None = None, variable: str | None = None, samples: int | None = None):
+        super().__init__(message)
+        self.epoch, self.variable, self.samples = epoch, variable, samples
+
 
 _BUILD_FAILED = re.compile(r"compilation failed \(error code: (\d+)\)")
 

@@ -528,6 +528,7 @@ def _run_locked(circuit, config, data, out, digest, info, *, progress, log) -> N
         elif isinstance(exc, DivergedError):
             manifest["status"] = "diverged"
             manifest["error"] = str(exc)
+            manifest["diverged"] = {"epoch": exc.epoch, "variable": exc.variable, "samples": exc.samples}
         else:
             manifest["status"] = "failed"
             manifest["error"] = f"{type(exc).__name__}: {exc}"
@@ -638,13 +639,15 @@ def _check_weights(weights: dict, epoch: int, samples: int | None) -> None:
             kind = "NaN" if np.isnan(w).any() else "inf"
             raise DivergedError(
                 f"training diverged in {where}: weight {name!r} holds {kind} ({int((~finite).sum())} of {w.size} entries); "
-                "lower the learning rates (params.lr*) and check the inputs' scale"
+                "lower the learning rates (params.lr*) and check the inputs' scale",
+                epoch=epoch + 1, variable=name, samples=samples,
             )
         peak = float(np.abs(w).max())
         if peak > WEIGHT_LIMIT:
             raise DivergedError(
                 f"training diverged in {where}: weight {name!r} reached |w| = {peak:.3g} (> {WEIGHT_LIMIT:g}); "
-                "lower the learning rates (params.lr*) and check the inputs' scale"
+                "lower the learning rates (params.lr*) and check the inputs' scale",
+                epoch=epoch + 1, variable=name, samples=samples,
             )
 
 
@@ -653,7 +656,8 @@ def _check_metrics(record: dict, epoch: int) -> None:
         if isinstance(v, (float, np.floating)) and not math.isfinite(float(v)):
             raise DivergedError(
                 f"training diverged in epoch {epoch + 1}: metric {key!r} is {float(v)}; "
-                "lower the learning rates (params.lr*) and check the inputs' scale"
+                "lower the learning rates (params.lr*) and check the inputs' scale",
+                epoch=epoch + 1, variable=key,
             )
 
 
