@@ -171,7 +171,9 @@ def cmd_verify(args) -> int:
         report.timings.pop("build_dir", None)  # removed: do not point at it
     print(report.table())
     if args.json:
-        report.write_json(args.json)
+        from .io import atomic_write_json
+
+        atomic_write_json(args.json, report.to_dict())  # strict JSON: a NaN error is written "NaN", not NaN
         print(f"wrote {args.json}")
     return 0 if report.passed else 1
 
@@ -216,7 +218,9 @@ def cmd_compare(args) -> int:
     )
     print(report.table())
     if args.json:
-        report.write_json(args.json)
+        from .io import atomic_write_json
+
+        atomic_write_json(args.json, report.to_dict())  # strict JSON: a NaN error is written "NaN", not NaN
         print(f"wrote {args.json}")
     return 0
 

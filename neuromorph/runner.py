@@ -553,7 +553,7 @@ def _execute(circuit, config, data, out, manifest, manifest_path, t_start, *, in
                 rep = verify(vcirc, backend, n_trials=vc.samples or None, seed=config.seed, tolerance=vc.tolerance,
                              build_dir=build_dir)
             rep.timings.pop("build_dir", None)
-            rep.write_json(out / f"verify-{rep.backend}.json")
+            atomic_write_json(out / f"verify-{rep.backend}.json", rep.to_dict())  # strict JSON even if an error is NaN
             log(rep.table())
             results[rep.backend] = {"passed": rep.passed, "max_rel_error": rep.max_rel_error, "seconds": rep.timings.get("brian_total_s")}
         manifest["verify"] = results
@@ -584,7 +584,7 @@ def _execute(circuit, config, data, out, manifest, manifest_path, t_start, *, in
             tau_syn=cc.tau_syn,
             seed=config.seed,
         )
-        rep.write_json(out / "compare.json")
+        atomic_write_json(out / "compare.json", rep.to_dict())
         atomic_write_text(out / "compare.md", rep.table() + "\n")
         log(rep.table())
         manifest["timings"]["compare_s"] = time.perf_counter() - t0

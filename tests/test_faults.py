@@ -520,6 +520,42 @@ def test_ctrl_c_during_brian_compile_is_interrupted(tmp_path, capsys, monkeypatc
     assert main(["verify", "twocomp"]) == 130
 
 
+@pytest.mark.slow
+@pytest.mark.standalone
+def test_real_ctrl_c_during_cpp_compile(tmp_path):
+    """Ctrl-C at the terminal (SIGINT to the process group) while make compiles the cpp_standalone model:
+    exit 130, status 'interrupted' (not 'failed: compilation failed'), the temporary build folder removed."""
+    import shutil
+
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        pytest.skip("no C++ compiler")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    cfg = write_toml(tmp_path / "c.toml", _config_dict(verify={"backends": ["cpp"], "samples": 16}))
+    out = tmp_path / "run"
+    env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    p = subprocess.Popen([sys.executable, "-m", "neuromorph.cli", "run", str(cfg), "--out", str(out), "--no-progress"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        t0 = time.time()
+        while time.time() - t0 < 300 and not list(tmpdir.glob("neuromorph-build-*/makefile")):
+            assert p.poll() is None, p.communicate()
+            time.sleep(0.05)
+        time.sleep(1.0)  # make is running now
+        builds = list(tmpdir.glob("neuromorph-build-*"))
+        assert builds and not (builds[0] / "main").exists(), "the compile finished before the signal could land"
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, err[-2000:]
+    assert "interrupted — rerun the same command with --resume" in err and "Traceback" not in err
+    m = strict_json(out / "manifest.json")
+    assert m["status"] == "interrupted" and "compilation failed" not in m["error"]
+    assert not list(tmpdir.glob("neuromorph-build-*"))
+
+
 # ---- 7. debris, umask --------------------------------------------------------------------------------------
 def test_temporary_build_folder_removed(tmp_path, monkeypatch):
     import neuromorph.equivalence as equivalence
