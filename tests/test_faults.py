@@ -638,12 +638,20 @@ def _driver(root: Path, seed: int, n_kills: int) -> dict:
     warnings.filterwarnings("ignore")
     import torch  # noqa: F401  (imported once, before forking: children start at once)
 
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401  (the figures every completed run draws)
+    import sklearn.datasets  # noqa: F401  (the digits loader)
+    import tqdm.auto  # noqa: F401
+
     import circuits.twocomp  # noqa: F401
     import neuromorph.runner  # noqa: F401
     from neuromorph.cli import main as cli_main
     from neuromorph.runner import load_checkpoint
 
     rnd = random.Random(seed)
+    t_start = time.perf_counter()
     cfg = campaign_config(root / "c.toml")
 
     def start(out: Path, log: Path, env: dict | None = None):
@@ -684,17 +692,19 @@ def _driver(root: Path, seed: int, n_kills: int) -> dict:
 
     kills = {"SIGINT": 0, "SIGKILL": 0}
     during_write = 0
-    resumes = identical = folders = 0
+    resumes = identical = folders = runs_after_kill = 0
     unexpected = []
     while sum(kills.values()) < n_kills:
         folders += 1
         out = root / f"run{folders}"
         log = root / f"run{folders}.log"
+        killed_here = False
         for _ in range(rnd.randint(2, 4)):  # kills in this folder, then run to completion
             sig = rnd.choice([signal.SIGINT, signal.SIGKILL])
             mode = rnd.choice(["epoch", "epoch", "write"])
             env = {"NEUROMORPH_FAULT_WRITE_DELAY": "checkpoint.npz:0.4"} if mode == "write" else {}
             done_before = len(metrics(out)) if (out / "metrics.jsonl").exists() else 0
+            runs_after_kill += killed_here
             pid = start(out, log, env)
             t0 = time.time()
             landed = code = None
@@ -727,6 +737,7 @@ def _driver(root: Path, seed: int, n_kills: int) -> dict:
             if code == 0:  # finished before the signal landed
                 continue
             kills[signal.Signals(sig).name] += 1
+            killed_here = True
             during_write += landed == "write"
             if code not in (130, -9):
                 unexpected.append((folders, code))
@@ -734,6 +745,7 @@ def _driver(root: Path, seed: int, n_kills: int) -> dict:
         for _ in range(3):
             code = wait(start(out, log))
             resumes += 1
+            runs_after_kill += killed_here
             if code == 0:
                 break
         text = log.read_text()
@@ -747,8 +759,12 @@ def _driver(root: Path, seed: int, n_kills: int) -> dict:
         identical += bool(same)
         if not same:
             unexpected.append((folders, "not identical", text[-2000:]))
+    # runs that continued from a checkpoint (every run after a kill that found one, not only the final ones)
+    from_checkpoint = sum(p.read_text().count("resuming from the checkpoint") for p in root.glob("run*.log"))
     return {"kills": kills, "kills_total": sum(kills.values()), "kills_during_checkpoint_write": during_write,
-            "resumes": resumes, "folders": folders, "identical": identical, "unexpected": unexpected}
+            "runs_after_a_kill": runs_after_kill, "resumed_from_checkpoint": from_checkpoint, "final_resumes": resumes,
+            "folders": folders, "identical": identical, "unexpected": unexpected,
+            "seconds": round(time.perf_counter() - t_start, 1)}
 
 
 @pytest.mark.slow
