@@ -191,6 +191,46 @@ def test_state_roundtrip_is_generic_and_bit_exact():
         assert meta["epoch"] == 4 and st["weights"]["W"].tobytes() == state["weights"]["W"].tobytes()
 
 
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("twocomp", PARAMS),
+        ("phsic", {"sizes": [64, 16, 10], "batch": 8, "n_groups": 2}),
+        pytest.param("corinfomax", {"sizes": [64, 16, 10], "batch": 8}, marks=pytest.mark.slow),  # builds its C++ kernel
+    ],
+)
+def test_every_trainer_state_survives_the_checkpoint(tmp_path, name, params):
+    """No circuit was edited for the data-only format: each trainer's state_dict() goes through it and the
+    restored trainer continues bit for bit (optimiser buffers, None entries and all)."""
+    from neuromorph.checkpoint import read_checkpoint, save_checkpoint
+    from neuromorph.circuit import get_circuit
+    from neuromorph.data import load_dataset
+
+    d = load_dataset("digits", n_train=64, n_test=20, seed=0)
+    c = get_circuit(name, **params)
+    a = c.make_trainer(d.n_features, d.n_classes, 0)
+    a.train_epoch(d.x_train, d.y_train, 0)
+    save_checkpoint(tmp_path / "c.npz", a.state_dict(), {"epoch": 0})
+    state, meta = read_checkpoint(tmp_path / "c.npz")
+    b = c.make_trainer(d.n_features, d.n_classes, 0)
+    b.load_state_dict(state)
+    a.train_epoch(d.x_train, d.y_train, 1)
+    b.train_epoch(d.x_train, d.y_train, 1)
+    wa, wb = a.weights(), b.weights()
+    assert set(wa) == set(wb) and all(wa[k].tobytes() == wb[k].tobytes() for k in wa)
+
+
+def test_memory_estimate_refuses_what_cannot_fit():
+    from neuromorph.circuit import get_circuit
+    from neuromorph.runner import estimate_memory
+
+    c = get_circuit("phsic", sizes=[64, 1000, 10], batch=8, n_groups=2)  # overrides weight_shapes: no allocation
+    est = estimate_memory(c, available=10**12)
+    assert est["weights_bytes"] == 8 * (64 * 1000 + 1000 * 10 + 10) and est["largest"] == "W1"
+    with pytest.raises(ConfigError, match=r"weight matrices take 578\.2 KiB \(largest: W1 \(64, 1000\)\).*2\.3 MiB.*1\.0 MiB"):
+        estimate_memory(c, available=2**20)
+
+
 def test_pickle_checkpoint_is_never_unpickled(tmp_path, unfinished):
     out = copy_run(unfinished, tmp_path / "run")
     marker = tmp_path / "code-ran"
