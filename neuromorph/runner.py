@@ -403,6 +403,11 @@ def _inspect(out: Path, config: RunConfig, digest: str, resume: bool, *, locked:
             f"{out} holds files neuromorph did not write ({', '.join(foreign[:5])}); move them away or choose another --out"
         )
     if not resume:
+        if old.get("status") == "diverged":
+            raise ConfigError(
+                f"{out} holds a run of this config that diverged ({old.get('error', 'non-finite weights')}); it would "
+                "diverge again: change the config (e.g. lower learning rates) or delete the folder"
+            )
         raise ConfigError(
             f"{out} holds an unfinished run of this config (status {old.get('status')!r}); pass --resume to continue it "
             "or delete the folder"
@@ -424,8 +429,12 @@ def _inspect(out: Path, config: RunConfig, digest: str, resume: bool, *, locked:
         if not isinstance(meta.get("epoch"), int) or not 0 <= meta["epoch"] < config.train.epochs:
             raise CorruptFileError(f"{ckpt} says epoch {meta.get('epoch')!r}, outside 0..{config.train.epochs - 1}; delete it")
         info["checkpoint"] = (state, meta)
-    if config.train is not None and (out / "metrics.jsonl").exists():
-        rows = read_jsonl(out / "metrics.jsonl", fix="delete the folder to start this run over")
+    metrics_path = out / "metrics.jsonl"
+    if config.train is not None and (metrics_path.exists() or info["checkpoint"] is not None):
+        rows = read_jsonl(metrics_path, fix="delete the folder to start this run over") if metrics_path.exists() else []
+        bad = [i + 1 for i, r in enumerate(rows) if not isinstance(r.get("epoch"), int)]
+        if bad:
+            raise CorruptFileError(f"{metrics_path} line {bad[0]} has no epoch number; delete the folder to start this run over")
         if info["checkpoint"] is not None:
             done = info["checkpoint"][1]["epoch"]
             have = sorted(r.get("epoch") for r in rows if isinstance(r.get("epoch"), int) and r["epoch"] <= done)

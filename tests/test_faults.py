@@ -271,6 +271,8 @@ def test_divergence_stops_with_status_diverged(tmp_path, capsys):
     m = strict_json(out / "manifest.json")
     assert m["status"] == "diverged" and m["diverged"]["epoch"] == 1 and m["diverged"]["variable"] == "W_xh"
     assert not (out / "checkpoint.npz").exists() and not (out / "metrics.jsonl").exists()  # nothing NaN recorded
+    assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 2  # the same config again
+    assert "diverged" in one_error_line(capsys) and strict_json(out / "manifest.json")["status"] == "diverged"
 
 
 def test_exploding_weights_mid_epoch(tmp_path, monkeypatch):
@@ -425,6 +427,7 @@ def test_verify_cuda_in_config_refused_up_front_without_gpu(tmp_path, capsys, mo
         (lambda d: (d / "manifest.json").write_text(""), "manifest.json is empty"),
         (lambda d: (d / "manifest.json").write_text((d / "manifest.json").read_text()[:100]), "manifest.json is truncated"),
         (lambda d: (d / "metrics.jsonl").write_text((d / "metrics.jsonl").read_text()[:30]), "metrics.jsonl line 1 is truncated"),
+        (lambda d: (d / "metrics.jsonl").unlink(), "metrics.jsonl lacks epochs"),
         (lambda d: (d / "checkpoint.npz").write_bytes(b""), "checkpoint.npz is empty"),
         (lambda d: (d / "checkpoint.npz").write_bytes((d / "checkpoint.npz").read_bytes()[:700]), "checkpoint.npz is truncated"),
     ],
