@@ -473,15 +473,20 @@ def run(config: RunConfig, out_dir=None, *, resume: bool = False, progress: bool
         return out
     data = _load_data(circuit, config) if config.train is not None else None
 
-    created = []  # folders this call creates: removed again if the run is rejected before it starts
+    made = []  # folders this call creates (outermost first): removed again if the run is rejected before it starts
+    missing = []
     probe = out
     while not probe.exists():
-        created.append(probe)
+        missing.append(probe)
         probe = probe.parent
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ResultsFolderError(f"cannot create the results folder {out} ({exc.strerror}); choose a writable --out") from exc
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:  # another process was quicker: not ours to remove
+            continue
+        except OSError as exc:
+            raise ResultsFolderError(f"cannot create the results folder {out} ({exc.strerror}); choose a writable --out") from exc
+        made.append(folder)
     started = False
     lock = None
     try:
@@ -495,11 +500,12 @@ def run(config: RunConfig, out_dir=None, *, resume: bool = False, progress: bool
         started = True
         _run_locked(circuit, config, data, out, digest, info, progress=progress, log=log)
     finally:
+        if not started and lock is not None and made:
+            (out / LOCK_NAME).unlink(missing_ok=True)  # our lock in our new folder: removed while still held
         if lock is not None:
             lock.release()
         if not started:
-            for folder in created:  # innermost first; only what is still empty apart from our lock
-                (folder / LOCK_NAME).unlink(missing_ok=True)
+            for folder in reversed(made):  # innermost first; only what is still empty
                 try:
                     folder.rmdir()
                 except OSError:

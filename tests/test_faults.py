@@ -674,7 +674,8 @@ def campaign_config(path: Path) -> Path:
 
 
 def _driver(root: Path, seed: int, n_kills: int) -> dict:
-    """Fork runs of the campaign config, kill them at random points, resume until complete; compare."""
+    """Fork runs of the campaign config, kill them at random points, resume until complete; compare. Then
+    start pairs of runs into one folder at the same moment: the lock lets exactly one of them train."""
     import random
     import warnings
 
@@ -802,11 +803,26 @@ def _driver(root: Path, seed: int, n_kills: int) -> dict:
         identical += bool(same)
         if not same:
             unexpected.append((folders, "not identical", text[-2000:]))
+    # two runs started together into one folder: one trains, the other fails at once or finds it complete
+    concurrent = []
+    for i in range(3):
+        out = root / f"twin{i}"
+        logs = [root / f"twin{i}a.log", root / f"twin{i}b.log"]
+        pids = [start(out, logs[0]), start(out, logs[1])]
+        codes = [wait(p) for p in pids]
+        texts = [lg.read_text() for lg in logs]
+        rows = metrics(out)
+        ok = (sorted(codes) in ([0, 0], [0, 2]) and [r["epoch"] for r in rows] == list(range(CAMPAIGN_TRAIN["epochs"]))
+              and all(c == 0 or "another neuromorph run" in t for c, t in zip(codes, texts))
+              and strict_json(out / "manifest.json")["status"] == "complete")
+        concurrent.append(codes)
+        if not ok:
+            unexpected.append(("twin", i, codes, texts))
     # runs that continued from a checkpoint (every run after a kill that found one, not only the final ones)
     from_checkpoint = sum(p.read_text().count("resuming from the checkpoint") for p in root.glob("run*.log"))
     return {"kills": kills, "kills_total": sum(kills.values()), "kills_during_checkpoint_write": during_write,
             "runs_after_a_kill": runs_after_kill, "resumed_from_checkpoint": from_checkpoint, "final_resumes": resumes,
-            "folders": folders, "identical": identical, "unexpected": unexpected,
+            "folders": folders, "identical": identical, "concurrent_exit_codes": concurrent, "unexpected": unexpected,
             "seconds": round(time.perf_counter() - t_start, 1)}
 
 
@@ -825,6 +841,7 @@ def test_kill_resume_campaign(tmp_path):
     assert res["kills_total"] >= 20 and res["kills"]["SIGINT"] > 0 and res["kills"]["SIGKILL"] > 0
     assert res["kills_during_checkpoint_write"] > 0
     assert res["identical"] == res["folders"] and not res["unexpected"], res["unexpected"]
+    assert any(sorted(c) == [0, 2] for c in res["concurrent_exit_codes"])  # the lock was contended at least once
 
 
 if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == "campaign":
