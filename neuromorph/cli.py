@@ -1,4 +1,4 @@
-"""The ``neuromorph`` command: list | info | run | sweep | verify | compare | bench.
+"""The ``neuromorph`` command: list | info | run | sweep | summarize | verify | compare | bench.
 
 Errors neuromorph raises on purpose (bad config, unknown circuit, missing data or compiler, shape mismatch,
 a damaged results file, a diverged run) print one line, ``error: ...``, and exit with status 2; a failed
@@ -123,15 +123,36 @@ def cmd_run(args) -> int:
 
 def cmd_sweep(args) -> int:
     from .config import load_config
-    from .sweep import expand_seeds, run_sweep
+    from .sweep import describe, expand, parse_grid, parse_seeds, run_sweep
 
     config = load_config(args.config, args.set)
     _positive(args.workers, "--workers")
-    for seed in args.seeds:
-        _seed(seed)
-    configs = expand_seeds(config, args.seeds)
-    for path in run_sweep(configs, args.out_root, engine=args.engine, workers=args.workers):
-        print(path)
+    configs = expand(config, parse_seeds(args.seeds), parse_grid(args.grid))
+    print(f"sweep: {len(configs)} runs on the {args.engine} engine into {args.out_root}/", flush=True)
+
+    def line(res):
+        extra = f" ({res.seconds:.1f} s)" if res.status != "skipped" else " (already complete)"
+        print(f"[{res.name}] {res.status}{extra} -> {res.path}" + (f": {res.error}" if res.error else ""), flush=True)
+
+    results = run_sweep(
+        configs, args.out_root, engine=args.engine, workers=args.workers, cluster=args.submitit_cluster,
+        address=args.ray_address, on_result=line,
+    )
+    print(describe(results))
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def cmd_summarize(args) -> int:
+    from pathlib import Path
+
+    from .summarize import summarize, table, write_summary
+
+    groups = summarize(args.dirs)
+    metrics = tuple(args.metric)
+    print(table(groups, metrics))
+    out = Path(args.out) if args.out else Path(args.dirs[0])
+    paths = write_summary(groups, out, metrics)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
@@ -302,14 +323,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true")
     s.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("sweep", help="one run per seed, in parallel (process pool or Ray); complete runs are skipped")
+    s = sub.add_parser("sweep", help="one run per seed and grid point on an engine (local, submitit, ray); complete runs are skipped")
     s.add_argument("config")
-    s.add_argument("--seeds", type=int, nargs="+", required=True)
-    s.add_argument("--engine", default="process", help="serial | process | ray")
-    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--seeds", nargs="+", required=True, help="seeds: 0-9, 0,3,5 or 1 4 7")
+    s.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2", help="a swept key, e.g. params.lr_xh=0.1,0.2 (repeatable)")
+    s.add_argument("--engine", default="local", help="local (default) | submitit | ray")
+    s.add_argument("--workers", type=int, default=None, help="local engine: parallel runs (default: cores // train.threads)")
     s.add_argument("--out-root", default="results")
+    s.add_argument("--submitit-cluster", default="slurm", help="submitit engine: slurm (default) | local | debug")
+    s.add_argument("--ray-address", default="auto", help="ray engine: address of an existing cluster")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     s.set_defaults(func=cmd_sweep)
+
+    s = sub.add_parser("summarize", help="final-epoch mean ± std over seeds per config, beside the paper; learning curves")
+    s.add_argument("dirs", nargs="+", help="run folders or folders holding them (e.g. a sweep's --out-root)")
+    s.add_argument("--metric", nargs="+", default=["test_acc"], help="metrics.jsonl keys to tabulate (default test_acc)")
+    s.add_argument("--out", help="folder for summary.json/.md and the figure (default: the first DIR)")
+    s.set_defaults(func=cmd_summarize)
 
     s = sub.add_parser("verify", help="Brian2 model == torch reference, per phase and update")
     s.add_argument("circuit")

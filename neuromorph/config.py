@@ -32,7 +32,7 @@ from typing import Any
 from .circuit import _coerce
 from .errors import ConfigError
 
-__all__ = ["RunConfig", "TrainConfig", "VerifyConfig", "CompareConfig", "load_config", "parse_overrides", "config_from_dict", "check_values"]
+__all__ = ["RunConfig", "TrainConfig", "VerifyConfig", "CompareConfig", "PaperConfig", "load_config", "parse_overrides", "config_from_dict", "check_values"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,21 @@ class CompareConfig:
 
 
 @dataclass(frozen=True)
+class PaperConfig:
+    """The paper's figure this config reproduces: shown beside ours by ``neuromorph summarize``.
+
+    It describes the run, it does not change it, so it is left out of the config digest.
+    """
+
+    metric: str = "test_acc"  # a key of metrics.jsonl
+    value: float = 0.0  # in the metric's own unit (accuracy as a fraction, like metrics.jsonl)
+    std: float = 0.0
+    n: int = 0  # how many seeds/runs the paper averaged
+    protocol: str = ""  # e.g. "10 seeds, final epoch of 50"
+    source: str = ""  # e.g. "Table 1"
+
+
+@dataclass(frozen=True)
 class RunConfig:
     circuit: str
     seed: int = 0
@@ -74,6 +89,7 @@ class RunConfig:
     train: TrainConfig | None = None
     verify: VerifyConfig | None = None
     compare: CompareConfig | None = None
+    paper: PaperConfig | None = None
 
     @property
     def run_name(self) -> str:
@@ -81,18 +97,32 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         d = {"circuit": self.circuit, "seed": self.seed, "name": self.name, "params": dict(self.params)}
-        for key in ("train", "verify", "compare"):
+        for key in ("train", "verify", "compare", "paper"):
             sec = getattr(self, key)
             if sec is not None:
                 d[key] = dataclasses.asdict(sec)
         return d
 
     def digest(self) -> str:
-        """A short hash of the config: a results folder belongs to exactly one config."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True, default=list).encode()).hexdigest()[:12]
+        """A short hash of the config: a results folder belongs to exactly one config ([paper] is left out:
+        it describes the run, it does not change it)."""
+        d = self.to_dict()
+        d.pop("paper", None)
+        return _hash(d)
+
+    def group_digest(self) -> str:
+        """The digest without seed and name: runs that differ only by seed share it (``neuromorph summarize``)."""
+        d = self.to_dict()
+        for key in ("paper", "seed", "name"):
+            d.pop(key, None)
+        return _hash(d)
 
 
-_SECTIONS = {"train": TrainConfig, "verify": VerifyConfig, "compare": CompareConfig}
+def _hash(d: dict) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=list).encode()).hexdigest()[:12]
+
+
+_SECTIONS = {"train": TrainConfig, "verify": VerifyConfig, "compare": CompareConfig, "paper": PaperConfig}
 _TOP = {"circuit", "seed", "name", "params", *_SECTIONS}
 
 

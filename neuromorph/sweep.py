@@ -1,52 +1,320 @@
-"""Sweeps: many self-contained runs (config + seed -> results folder) handed to an executor.
+"""Sweeps: many self-contained runs (config × seed × grid point -> results folder) handed to an engine.
 
-Each run is independent and skipped when its folder is already complete, so a sweep can be re-submitted
-after a failure and only the missing runs execute. Engines: ``serial`` (in this process), ``process``
-(a local process pool) and ``ray`` (an existing Ray cluster, if the ``distributed`` extra is installed).
+Each run is independent and is skipped when its folder is already complete, so a sweep can be re-submitted
+after a failure and only the missing runs execute. A failed run does not stop the others: the sweep lists
+every failure with its error at the end.
+
+Engines (all run :func:`neuromorph.runner.run` on one config per task):
+
+* ``local`` (default): a pool of processes on this machine, ``workers × threads ≤ cores``. A run whose config
+  leaves ``train.threads`` at 0 (torch's default: every core) gets ``cores // workers`` torch threads, so
+  two workers on a 2-core machine do not each start 2 threads.
+* ``submitit``: one SLURM job per run through submitit (``cluster="slurm"``); ``cluster="local"`` runs the
+  same code path as local subprocesses, which is how it is tested here, and ``"debug"`` in this process.
+* ``ray``: tasks on an *existing* Ray cluster (``address``, default ``"auto"``), one CPU per torch thread.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from concurrent.futures import ProcessPoolExecutor
+import itertools
+import json
+import os
+import re
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from .config import RunConfig
+from .config import RunConfig, config_from_dict
 from .errors import BackendUnavailableError, ConfigError
 
-__all__ = ["expand_seeds", "run_sweep", "ENGINES"]
+__all__ = ["ENGINES", "SweepResult", "parse_seeds", "parse_grid", "expand", "expand_seeds", "run_sweep"]
 
-ENGINES = ("serial", "process", "ray")
+ENGINES = ("local", "submitit", "ray")
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What happened to one run of a sweep."""
+
+    name: str
+    path: str
+    status: str  # complete | skipped | failed
+    seconds: float = 0.0
+    error: str = ""
+
+
+# ---- expanding a config into runs -------------------------------------------------------------------------------
+def parse_seeds(items: Sequence[str | int]) -> list[int]:
+    """``["0-9"]``, ``["0,3,5"]``, ``["1", "4"]`` -> the listed seeds, in order, without duplicates."""
+    seeds: list[int] = []
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+            if not m:
+                raise ConfigError(f"--seeds: {part!r} is not a seed or a range; use e.g. --seeds 0-9 or --seeds 0,3,5")
+            lo = int(m.group(1))
+            hi = int(m.group(2)) if m.group(2) is not None else lo
+            if hi < lo:
+                raise ConfigError(f"--seeds: the range {part!r} is empty; write the smaller seed first (e.g. 0-9)")
+            seeds.extend(s for s in range(lo, hi + 1) if s not in seeds)
+    if not seeds:
+        raise ConfigError("--seeds lists no seed; use e.g. --seeds 0-9")
+    return seeds
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas that are not inside brackets or quotes: ``1,[2,3],"a,b"`` -> 3 items."""
+    out, depth, quote, cur = [], 0, "", []
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    out.append("".join(cur))
+    return [s.strip() for s in out]
+
+
+def _toml_value(text: str):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word: a string
+
+
+def parse_grid(items: Sequence[str]) -> list[tuple[str, list]]:
+    """``["params.lr_xh=0.1,0.2", "params.sizes=[64,20,10],[64,40,10]"]`` -> [(key, [values...]), ...]."""
+    grid = []
+    for item in items or ():
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key or not text.strip():
+            raise ConfigError(f"--grid expects KEY=V1,V2,... (e.g. params.lr_xh=0.1,0.2), got {item!r}")
+        if key in ("seed", "name"):
+            raise ConfigError(f"--grid {key}: use --seeds for seeds; run names are derived from the grid")
+        if any(k == key for k, _ in grid):
+            raise ConfigError(f"--grid names {key!r} twice; give all its values in one --grid {key}=V1,V2")
+        values = [_toml_value(v) for v in _split_top_level(text)]
+        grid.append((key, values))
+    return grid
+
+
+def _nested(key: str, value) -> dict:
+    node: dict = {}
+    parts = key.split(".")
+    cur = node
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur[parts[-1]] = value
+    return node
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out.get(k, {}), v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _label(value) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_") or "x"
+
+
+def expand(config: RunConfig, seeds: Sequence[int], grid: Sequence[tuple[str, list]] = ()) -> list[RunConfig]:
+    """One config per (grid point, seed). Each is re-validated, and named ``<base>[-key=value...]-seed<N>`` so
+    it gets its own results folder."""
+    base = config.name or config.circuit
+    raw = config.to_dict()
+    out = []
+    keys = [k for k, _ in grid]
+    for point in itertools.product(*(values for _, values in grid)) if grid else [()]:
+        d = raw
+        for key, value in zip(keys, point):
+            d = _merge(d, _nested(key, value))
+        tag = "".join(f"-{k.split('.')[-1]}={_label(v)}" for k, v in zip(keys, point))
+        for s in seeds:
+            cfg = config_from_dict({**d, "seed": int(s), "name": f"{base}{tag}-seed{int(s)}"}, source="sweep grid")
+            out.append(cfg)
+    return out
 
 
 def expand_seeds(config: RunConfig, seeds) -> list[RunConfig]:
-    """One config per seed; names get a ``-seed<N>`` suffix so each run has its own folder."""
-    base = config.name or config.circuit
-    return [dataclasses.replace(config, seed=int(s), name=f"{base}-seed{int(s)}") for s in seeds]
+    """One config per seed (no grid)."""
+    return expand(config, [int(s) for s in seeds])
 
 
-def _run_one(args):
-    config, out, resume = args
-    from .runner import run
+# ---- running ----------------------------------------------------------------------------------------------------
+def _is_complete(config: RunConfig, path: Path) -> bool:
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return manifest.get("status") == "complete" and manifest.get("config_digest") == config.digest()
 
-    return str(run(config, out, resume=resume, progress=False))
+
+def _run_task(config: RunConfig, out: str, torch_threads: int) -> SweepResult:
+    """Run one config (in whatever process the engine chose); never raises for the run's own failure."""
+    t0 = time.perf_counter()
+    try:
+        if torch_threads and (config.train is None or not config.train.threads):
+            import torch
+
+            torch.set_num_threads(torch_threads)
+        from .runner import run
+
+        run(config, out, resume=True, progress=False, log=lambda *a, **k: None)
+        return SweepResult(config.run_name, str(out), "complete", time.perf_counter() - t0)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a sweep reports every run's failure and goes on
+        return SweepResult(config.run_name, str(out), "failed", time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
 
 
-def run_sweep(configs: list[RunConfig], out_root="results", *, engine: str = "process", workers: int = 2, resume: bool = True) -> list[str]:
-    """Run every config into ``out_root/<run name>``; returns the results folders in order."""
+def _threads(config: RunConfig) -> int:
+    return config.train.threads if config.train is not None and config.train.threads else 0
+
+
+def run_sweep(
+    configs: Sequence[RunConfig],
+    out_root="results",
+    *,
+    engine: str = "local",
+    workers: int | None = None,
+    cores: int | None = None,
+    cluster: str = "slurm",
+    address: str = "auto",
+    on_result: Callable[[SweepResult], None] | None = None,
+) -> list[SweepResult]:
+    """Run every config into ``out_root/<run name>``; return one :class:`SweepResult` per config, in order.
+
+    Complete runs (same config digest, status ``complete``) are skipped; unfinished ones resume from their
+    checkpoint. ``on_result`` is called as each run ends (the CLI prints a line carrying the run's name).
+    """
     if engine not in ENGINES:
         raise ConfigError(f"unknown sweep engine {engine!r}; choose one of {list(ENGINES)}")
-    jobs = [(c, Path(out_root) / c.run_name, resume) for c in configs]
-    if engine == "serial":
-        return [_run_one(j) for j in jobs]
-    if engine == "process":
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(_run_one, jobs))
+    names = [c.run_name for c in configs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"the sweep would write several runs into the same folder {dup}; give each config its own name")
+    cores = cores or os.cpu_count() or 1
+    explicit = max((_threads(c) for c in configs), default=0)
+    if workers is None:
+        workers = max(1, cores // max(1, explicit))
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if engine == "local" and workers * max(1, explicit) > cores:
+        raise ConfigError(
+            f"{workers} workers x {explicit} torch threads > {cores} cores; lower --workers to "
+            f"{max(1, cores // explicit)} or set train.threads (the local engine keeps workers x threads <= cores)"
+        )
+    # Runs that leave train.threads at 0 share the cores evenly instead of each taking all of them.
+    torch_threads = max(1, cores // workers)
+    report = on_result or (lambda r: None)
+
+    results: dict[str, SweepResult] = {}
+    todo = []
+    for c in configs:
+        path = Path(out_root) / c.run_name
+        if _is_complete(c, path):
+            results[c.run_name] = SweepResult(c.run_name, str(path), "skipped")
+            report(results[c.run_name])
+        else:
+            todo.append((c, str(path)))
+
+    if todo:
+        runner = {"local": _run_local, "submitit": _run_submitit, "ray": _run_ray}[engine]
+        kwargs = {"local": dict(workers=workers), "submitit": dict(cluster=cluster, folder=Path(out_root) / ".submitit"),
+                  "ray": dict(address=address)}[engine]
+        for res in runner(todo, torch_threads, report, **kwargs):
+            results[res.name] = res
+    return [results[n] for n in names]
+
+
+def _run_local(todo, torch_threads, report, *, workers):
+    if workers == 1:  # in this process: simplest, and a debugger can step into the run
+        for cfg, out in todo:
+            res = _run_task(cfg, out, torch_threads)
+            report(res)
+            yield res
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn: a fresh interpreter per worker (no forked torch thread pools or Brian2 device state)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_run_task, cfg, out, torch_threads) for cfg, out in todo]
+        for fut in as_completed(futures):
+            res = fut.result()
+            report(res)
+            yield res
+
+
+def _run_submitit(todo, torch_threads, report, *, cluster, folder):
+    try:
+        import submitit
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "the submitit engine needs submitit: `pip install neuromorph[distributed]` (or `pip install submitit`)"
+        ) from exc
+    if cluster not in ("slurm", "local", "debug"):
+        raise ConfigError(f"unknown submitit cluster {cluster!r}; choose slurm, local or debug")
+    executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+    params = {"timeout_min": 24 * 60}
+    if cluster == "slurm":
+        params["slurm_cpus_per_task"] = torch_threads
+    executor.update_parameters(**params)
+    jobs = executor.map_array(_run_task, [c for c, _ in todo], [o for _, o in todo], [torch_threads] * len(todo))
+    for job, (cfg, out) in zip(jobs, todo):
+        try:
+            res = job.result()
+        except Exception as exc:  # noqa: BLE001 - the job itself died (node failure, timeout)
+            res = SweepResult(cfg.run_name, out, "failed", 0.0, f"submitit job {job.job_id}: {type(exc).__name__}: {exc}")
+        report(res)
+        yield res
+
+
+def _run_ray(todo, torch_threads, report, *, address):
     try:
         import ray
     except ImportError as exc:
         raise BackendUnavailableError("the ray engine needs Ray: `pip install neuromorph[distributed]` (or `pip install ray`)") from exc
     if not ray.is_initialized():
-        ray.init()
-    remote = ray.remote(_run_one)
-    return ray.get([remote.remote(j) for j in jobs])
+        try:
+            ray.init(address=address)
+        except ConnectionError as exc:
+            raise BackendUnavailableError(
+                f"no Ray cluster at address {address!r} ({exc}); start one with `ray start --head` or pass --ray-address"
+            ) from exc
+    task = ray.remote(num_cpus=torch_threads)(_run_task)
+    refs = {task.remote(cfg, out, torch_threads): cfg for cfg, out in todo}
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        res = ray.get(done[0])
+        report(res)
+        yield res
+
+
+def describe(results: Sequence[SweepResult]) -> str:
+    """The closing lines of a sweep: counts, then each failure with its error."""
+    counts = {s: sum(r.status == s for r in results) for s in ("complete", "skipped", "failed")}
+    lines = [f"sweep: {counts['complete']} complete, {counts['skipped']} skipped (already complete), {counts['failed']} failed"]
+    for r in results:
+        if r.status == "failed":
+            lines.append(f"  FAILED {r.name} ({r.path}): {r.error}")
+    return "\n".join(lines)
+

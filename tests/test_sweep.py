@@ -1,0 +1,179 @@
+"""Sweeps (seeds × grid on the local and submitit engines) and summaries of their runs.
+
+The runs are a tiny twocomp on 200 digits for 2 epochs (a few seconds each); the statistics are checked
+against numbers recomputed here from each run's metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from neuromorph.cli import main
+from neuromorph.config import config_from_dict, load_config
+from neuromorph.errors import ConfigError, NeuromorphError
+from neuromorph.summarize import summarize, table
+from neuromorph.sweep import expand, parse_grid, parse_seeds, run_sweep
+
+TINY = """
+circuit = "twocomp"
+name = "tiny"
+[params]
+n_in = 64
+n_hidden = 12
+n_inh = 4
+n_out = 10
+batch = 16
+lr_xh = 0.1
+lr_ho = 0.3
+beta = 1.0
+[train]
+dataset = "digits"
+epochs = 2
+n_train = 160
+n_test = 80
+threads = 1
+[paper]
+value = 0.5
+std = 0.02
+n = 10
+source = "Table 9"
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def _final(run_dir: Path) -> dict:
+    return [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln][-1]
+
+
+def test_parse_seeds():
+    assert parse_seeds(["0-9"]) == list(range(10))
+    assert parse_seeds(["0,3,5", "7"]) == [0, 3, 5, 7]
+    assert parse_seeds(["2-4", "3"]) == [2, 3, 4]
+    for bad in (["x"], ["5-2"], [""], ["-1"]):
+        with pytest.raises(ConfigError, match="--seeds"):
+            parse_seeds(bad)
+
+
+def test_parse_grid_keeps_lists_and_strings_whole():
+    grid = parse_grid(["params.lr_xh=0.1,0.2", 'params.name_like="a,b",c', "params.sizes=[64,20,10],[64,40,10]"])
+    assert grid == [("params.lr_xh", [0.1, 0.2]), ("params.name_like", ["a,b", "c"]), ("params.sizes", [[64, 20, 10], [64, 40, 10]])]
+    for bad, match in ((["params.x"], "KEY=V1,V2"), (["seed=1,2"], "--seeds"), (["params.a=1", "params.a=2"], "twice")):
+        with pytest.raises(ConfigError, match=match):
+            parse_grid(bad)
+
+
+def test_expand_names_every_point_and_validates(tiny_config):
+    config = load_config(tiny_config)
+    runs = expand(config, [0, 1], parse_grid(["params.lr_xh=0.1,0.2"]))
+    assert [c.run_name for c in runs] == ["tiny-lr_xh=0.1-seed0", "tiny-lr_xh=0.1-seed1", "tiny-lr_xh=0.2-seed0", "tiny-lr_xh=0.2-seed1"]
+    assert [c.params["lr_xh"] for c in runs] == [0.1, 0.1, 0.2, 0.2]
+    assert [c.seed for c in runs] == [0, 1, 0, 1]
+    # runs that differ by seed only share a group digest; grid points do not
+    assert runs[0].group_digest() == runs[1].group_digest() != runs[2].group_digest()
+    assert runs[0].digest() != runs[1].digest()
+    with pytest.raises(ConfigError, match="train"):
+        expand(config, [0], parse_grid(["train.no_such_key=1,2"]))
+
+
+def test_paper_section_is_not_part_of_the_digest(tiny_config):
+    with_paper = load_config(tiny_config)
+    raw = with_paper.to_dict()
+    raw.pop("paper")
+    assert config_from_dict(raw).digest() == with_paper.digest()
+    assert with_paper.paper.value == 0.5 and with_paper.paper.source == "Table 9"
+
+
+def test_local_sweep_skips_complete_runs_and_lists_failures(tiny_config, tmp_path, capsys):
+    root = tmp_path / "runs"
+    assert main(["sweep", str(tiny_config), "--seeds", "0-1", "--out-root", str(root), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "[tiny-seed0] complete" in out and "[tiny-seed1] complete" in out
+    assert "2 complete, 0 skipped" in out
+    # again: nothing runs; plus one grid point whose circuit rejects its parameters (beta = 0)
+    rc = main(["sweep", str(tiny_config), "--seeds", "0-1", "--out-root", str(root), "--workers", "1",
+               "--grid", "params.beta=1.0,0.0"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "0 complete, 0 skipped" not in out
+    assert "[tiny-beta=1.0-seed0] complete" in out  # a new name: the grid point is its own run
+    failed = [ln for ln in out.splitlines() if ln.startswith("  FAILED")]
+    assert len(failed) == 2 and all("beta must be non-zero" in ln for ln in failed)
+    assert main(["sweep", str(tiny_config), "--seeds", "0-1", "--out-root", str(root), "--workers", "1"]) == 0
+    assert "0 complete, 2 skipped" in capsys.readouterr().out
+
+
+def test_local_engine_keeps_workers_times_threads_within_cores(tiny_config, tmp_path):
+    config = load_config(tiny_config, ["train.threads=2"])
+    with pytest.raises(ConfigError, match="workers x 2 torch threads"):
+        run_sweep(expand(config, [0, 1]), tmp_path, engine="local", workers=2, cores=2)
+
+
+def test_local_engine_in_worker_processes_matches_serial(tiny_config, tmp_path):
+    config = load_config(tiny_config)
+    serial = run_sweep(expand(config, [3]), tmp_path / "serial", workers=1)
+    pooled = run_sweep(expand(config, [3, 4]), tmp_path / "pool", workers=2, cores=2)
+    assert [r.status for r in serial + pooled] == ["complete"] * 3
+    assert _final(Path(serial[0].path))["test_acc"] == _final(Path(pooled[0].path))["test_acc"]
+
+
+def test_submitit_local_executor_runs_the_same_code_path(tiny_config, tmp_path):
+    pytest.importorskip("submitit")
+    config = load_config(tiny_config)
+    results = run_sweep(expand(config, [0, 1]), tmp_path / "sub", engine="submitit", cluster="local")
+    assert [r.status for r in results] == ["complete", "complete"], [r.error for r in results]
+    serial = run_sweep(expand(config, [0]), tmp_path / "serial", workers=1)
+    for key in ("test_acc", "train_acc"):
+        assert _final(Path(results[0].path))[key] == _final(Path(serial[0].path))[key]
+
+
+def test_summarize_groups_by_config_and_matches_hand_statistics(tiny_config, tmp_path, capsys):
+    root = tmp_path / "runs"
+    config = load_config(tiny_config)
+    run_sweep(expand(config, [0, 1, 2], parse_grid(["params.lr_ho=0.3,0.1"])), root, workers=1)
+    # an unfinished run of the first group must be listed, not averaged
+    unfinished = root / "tiny-lr_ho=0.3-seed0"
+    m = json.loads((unfinished / "manifest.json").read_text())
+    m["status"] = "interrupted"
+    (unfinished / "manifest.json").write_text(json.dumps(m))
+
+    groups = summarize([root])
+    assert [g.label for g in groups] == ["tiny-lr_ho=0.1", "tiny-lr_ho=0.3"]
+    for g, seeds in zip(groups, ([0, 1, 2], [1, 2])):
+        label = g.label
+        accs = [_final(root / f"{label}-seed{s}")["test_acc"] for s in seeds]
+        s = g.stats["test_acc"]
+        assert s["n"] == len(seeds) and [r.seed for r in g.runs] == seeds
+        assert s["mean"] == pytest.approx(statistics.mean(accs), abs=1e-15)
+        assert s["std"] == pytest.approx(statistics.stdev(accs), abs=1e-15)
+        assert (s["min"], s["max"]) == (min(accs), max(accs))
+    assert [r.seed for r in groups[1].incomplete] == [0]
+    text = table(groups)
+    assert "50.00 ± 2.00 (n = 10), Table 9" in text and "s0: interrupted at 2 ep" in text
+
+    assert main(["summarize", str(root), "--out", str(tmp_path / "sum")]) == 0
+    assert "tiny-lr_ho=0.1" in capsys.readouterr().out
+    written = json.loads((tmp_path / "sum" / "summary.json").read_text())
+    assert [g["n_complete"] for g in written["groups"]] == [3, 2]
+    assert (tmp_path / "sum" / "learning_curves_test_acc.png").stat().st_size > 10_000
+
+
+def test_summarize_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="no run folders"):
+        summarize([tmp_path])
+    bad = tmp_path / "r"
+    bad.mkdir()
+    (bad / "manifest.json").write_text("{trunc")
+    with pytest.raises(NeuromorphError, match=r"r/manifest.json is truncated or not valid JSON"):
+        summarize([tmp_path])
+    with pytest.raises(ConfigError, match="does not exist"):
+        summarize([tmp_path / "nope"])
