@@ -288,7 +288,13 @@ class Circuit(ABC):
         devices only build Python objects: nothing is compiled) and read its objects back.
         """
         n = self.schedule.trials_per_update
-        return self.build_brian(self.initial_weights(0), self.example_data(n, 0)).equations()
+        model = self.build_brian(self.initial_weights(0), self.example_data(n, 0))
+        groups = model.equations()
+        for obj in model.objects:
+            # Built to be read, never run: without a network id Brian2 warns on deletion that the object was
+            # "never included in a network".
+            object.__setattr__(obj, "_network", "read back by Circuit.equations")
+        return groups
 
     def check_weights(self, weights: Mapping[str, np.ndarray]) -> None:
         """Raise ShapeError unless ``weights`` has exactly the circuit's matrices with their shapes."""
