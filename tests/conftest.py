@@ -73,15 +73,6 @@ def backend(request):
     _reset_brian()
 
 
-@pytest.fixture(params=["numpy", "cython", pytest.param("cpp", marks=pytest.mark.standalone)])
-def cpu_backend(request):
-    """numpy, cython, cpp_standalone (marked ``standalone``), reset around the test."""
-    _available(request.param)
-    _reset_brian()
-    yield request.param
-    _reset_brian()
-
-
 def _registered():
     from neuromorph.circuit import circuit_names
 
