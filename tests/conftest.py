@@ -15,9 +15,9 @@ import pytest
 from neuromorph.errors import BackendUnavailableError
 
 def pytest_configure(config):
-    # setuptools' distutils shim warns on every Brian2 import; Brian2 itself warns about its own internals.
+    # setuptools' distutils shim warns on every Brian2 import (DeprecationWarnings are ignored in setup.cfg):
+    # one filter here instead of a pytestmark in every test file.
     config.addinivalue_line("filterwarnings", "ignore:_get_vc_env is private")
-    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning")
 
 
 def _reset_brian():
