@@ -136,19 +136,25 @@ def test_verification_overrides_apply_on_top(circuit_name):
     pytest.fail(f"{circuit_name}: no integer parameter of the small instance could be overridden (tried {tried})")
 
 
-def test_cli_verify_set_keeps_small_instance(tmp_path):
+def test_cli_verify_set_keeps_small_instance():
     """`verify corinfomax --set params.t_free=9` verifies the small instance with t_free 9 (not 784-500-10)."""
-    import json
-
-    from neuromorph.cli import _verification_circuit, main
+    from neuromorph.cli import _verification_circuit
 
     c = _verification_circuit("corinfomax", ["params.t_free=9"])
     small = get_circuit("corinfomax").verification_circuit()
     assert c.params.t_free == 9 and c.params.sizes == small.params.sizes
+
+
+def test_cli_verify_set(tmp_path):
+    import json
+
+    from neuromorph.cli import main
+
     path = tmp_path / "v.json"
     assert main(["verify", "twocomp", "--set", "params.n_hidden=5", "--json", str(path)]) == 0
     d = json.loads(path.read_text())
     assert d["passed"] and d["variables"]["u_h"]["compared"] == d["n_trials"] * 2 * 5
+    assert main(["verify", "twocomp", "--set", "params=5"]) == 2
 
 
 def test_trainer_options_declared(circuit_name):
