@@ -560,7 +560,7 @@ def _execute(circuit, config, data, out, manifest, manifest_path, t_start, *, in
         from .equivalence import verify
 
         vc = config.verify
-        vcirc = circuit.verification_circuit() if hasattr(circuit, "verification_circuit") else circuit
+        vcirc = circuit.verification_circuit()
         results = {}
         for backend in vc.backends:
             # standalone targets build in a temporary folder that is removed afterwards (also on Ctrl-C)
