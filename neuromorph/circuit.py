@@ -360,6 +360,11 @@ class Trainer(ABC):
     def load_state_dict(self, state: dict) -> None:
         """Restore what state_dict returned."""
 
+    def options(self) -> dict:
+        """The options this trainer actually runs with (e.g. the kernel an ``"auto"`` choice resolved to),
+        recorded in the run's manifest. Default: none beyond what was asked for."""
+        return {}
+
     def epoch_metrics(self) -> dict:
         """Extra per-epoch figures to log (e.g. angles between matrices). Default: none."""
         return {}

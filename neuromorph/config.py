@@ -5,6 +5,7 @@ A config names a circuit, a seed, the circuit's parameter overrides and what to 
     circuit = "twocomp"
     seed = 0
     [params]            # keys of the circuit's parameter dataclass
+    [trainer]           # options of the circuit's fast trainer (circuit.trainer_options(): threads, kernel, ...)
     n_in = 64
     [train]             # training on a data set with the circuit's fast trainer
     dataset = "digits"
@@ -86,6 +87,7 @@ class RunConfig:
     seed: int = 0
     name: str = ""
     params: dict = field(default_factory=dict)
+    trainer: dict = field(default_factory=dict)  # circuit.trainer_options() keys, checked by the circuit
     train: TrainConfig | None = None
     verify: VerifyConfig | None = None
     compare: CompareConfig | None = None
@@ -97,6 +99,8 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         d = {"circuit": self.circuit, "seed": self.seed, "name": self.name, "params": dict(self.params)}
+        if self.trainer:  # only when given, so configs without it keep their digest
+            d["trainer"] = dict(self.trainer)
         for key in ("train", "verify", "compare", "paper"):
             sec = getattr(self, key)
             if sec is not None:
@@ -123,7 +127,7 @@ def _hash(d: dict) -> str:
 
 
 _SECTIONS = {"train": TrainConfig, "verify": VerifyConfig, "compare": CompareConfig, "paper": PaperConfig}
-_TOP = {"circuit", "seed", "name", "params", *_SECTIONS}
+_TOP = {"circuit", "seed", "name", "params", "trainer", *_SECTIONS}
 
 
 def _section(cls, values: Any, where: str):
@@ -158,7 +162,10 @@ def config_from_dict(raw: dict, source: str = "config") -> RunConfig:
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"params.{key} = {value} is not a finite number; give a finite value (e.g. --set params.{key}=0.1)")
     sections = {k: _section(cls, raw[k], k) for k, cls in _SECTIONS.items() if k in raw}
-    config = RunConfig(circuit=raw["circuit"], seed=seed, name=name, params=dict(params), **sections)
+    trainer = raw.get("trainer", {})
+    if not isinstance(trainer, dict):
+        raise ConfigError(f"[trainer] must be a table of the circuit's trainer options, got {type(trainer).__name__}")
+    config = RunConfig(circuit=raw["circuit"], seed=seed, name=name, params=dict(params), trainer=dict(trainer), **sections)
     check_values(config)
     return config
 

@@ -43,7 +43,7 @@ from .checkpoint import UnstorableStateError, read_checkpoint, save_checkpoint
 from .circuit import Circuit, get_circuit
 from .config import RunConfig, check_values, config_from_dict
 from .errors import ConfigError, CorruptFileError, DivergedError, NeuromorphError, ResultsFolderError, interrupted_build
-from .io import append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text, read_json, read_jsonl
+from .io import append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text, json_safe, read_json, read_jsonl
 
 try:  # POSIX; elsewhere runs are not locked
     import fcntl
@@ -226,6 +226,10 @@ def validate_run(config: RunConfig, *, check_memory: bool = True) -> Circuit:
     circuit = get_circuit(config.circuit, **config.params)
     if config.train is not None and type(circuit).make_trainer is Circuit.make_trainer:
         raise ConfigError(f"circuit {circuit.name!r} has no trainer; remove the [train] section (it can be verified, not trained)")
+    if config.trainer:
+        if config.train is None:
+            raise ConfigError("[trainer] options need a [train] section; add one, or remove [trainer]")
+        circuit.check_trainer_options(config.trainer)
     if config.compare is not None:
         if config.train is None:
             raise ConfigError("[compare] needs trained weights: add a [train] section, or remove [compare]")
@@ -687,8 +691,15 @@ def _train(circuit, config: RunConfig, data, out: Path, *, info, progress, log, 
     tc = config.train
     if tc.threads:
         torch.set_num_threads(tc.threads)
-    manifest["backend"] = {"training": "torch", "torch_threads": torch.get_num_threads()}
-    trainer = circuit.make_trainer(data.n_features, data.n_classes, config.seed)
+    options = circuit.check_trainer_options(config.trainer)
+    trainer = circuit.make_trainer(data.n_features, data.n_classes, config.seed, **config.trainer)
+    # what ran: the options with their defaults filled in, and what the trainer chose itself (e.g. the
+    # sweep kernel an "auto" setting resolved to)
+    manifest["backend"] = {
+        "training": "torch",
+        "torch_threads": torch.get_num_threads(),
+        "trainer_options": json_safe({**options, **trainer.options()}),
+    }
     ckpt = out / CHECKPOINT
     metrics_path = out / "metrics.jsonl"
     start_epoch = 0
@@ -829,7 +840,7 @@ def load_run(run_dir):
     else:  # manifests written before n_features/n_classes were recorded
         data = _load_data(circuit, config)
         n_features, n_classes = data.n_features, data.n_classes
-    trainer = circuit.make_trainer(n_features, n_classes, config.seed)
+    trainer = circuit.make_trainer(n_features, n_classes, config.seed, **config.trainer)
     trainer.load_state_dict(ck["trainer"])
     return config, circuit, trainer
 

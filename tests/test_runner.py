@@ -158,3 +158,33 @@ def test_missing_dataset_offline(tmp_path, monkeypatch):
     with pytest.raises(DataUnavailableError, match="mnist") as exc:
         run(cfg, tmp_path / "out", progress=False, log=quiet)
     assert str(empty) in str(exc.value)
+
+
+def test_trainer_options_reach_the_trainer_and_the_manifest(tmp_path):
+    """[trainer] is checked against circuit.trainer_options() before anything is created, passed to
+    make_trainer, and recorded in the manifest; a float64 run differs from the float32 default."""
+    import torch
+
+    from neuromorph.runner import load_run
+
+    raw = {
+        "circuit": "twocomp",
+        "params": {"n_in": 64, "n_hidden": 12, "n_inh": 4, "n_out": 10, "batch": 16},
+        "train": {"dataset": "digits", "epochs": 1, "n_train": 160, "n_test": 80},
+    }
+    out64 = run(config_from_dict({**raw, "trainer": {"dtype": "float64"}}), tmp_path / "f64", progress=False, log=lambda *a: None)
+    out32 = run(config_from_dict(raw), tmp_path / "f32", progress=False, log=lambda *a: None)
+    m64 = json.loads((out64 / "manifest.json").read_text())
+    assert m64["backend"]["trainer_options"] == {"dtype": "float64"}
+    assert json.loads((out32 / "manifest.json").read_text())["backend"]["trainer_options"] == {"dtype": "float32"}
+    _, _, trainer = load_run(out64)
+    assert trainer.dtype == torch.float64
+    w64, w32 = load_run(out64)[2].weights(), load_run(out32)[2].weights()
+    assert 0 < max(abs(w64[k] - w32[k]).max() for k in w64) < 1e-4  # same run, other rounding
+
+    with pytest.raises(ConfigError, match=r"unknown trainer option\(s\) \['kernel'\]; valid options are dtype"):
+        run(config_from_dict({**raw, "trainer": {"kernel": "cpp"}}), tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()
+    no_train = {k: v for k, v in raw.items() if k != "train"}
+    with pytest.raises(ConfigError, match=r"\[trainer\] options need a \[train\] section"):
+        run(config_from_dict({**no_train, "trainer": {"dtype": "float64"}}), tmp_path / "bad2", progress=False)
