@@ -267,6 +267,7 @@ class FixedPointNet:
     notes: list[str] = field(default_factory=list)
     rel_weight_error: dict[str, float] = field(default_factory=dict)
     tau_error: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, dict] = field(default_factory=dict)  # filled by run_fixed_point
 
 
 def fixed_point(net: PointNet, *, bits: int = 8, exp_max: int = 7, vth_bits: int = 17, decay_bits: int = 12,
@@ -345,18 +346,33 @@ def run_fixed_point(net: PointNet, fp: FixedPointNet, in_spikes: np.ndarray) -> 
     prev = {n: np.zeros((n_trials, pops[n].n), bool) for n in pops}
     out = {n: np.zeros((steps, n_trials, pops[n].n), bool) for n in pops}
     out[net.input_name] = in_spikes
+    # float64 products of 0/1 spikes and integer weights are exact (sums stay far below 2**53) and use BLAS
+    wf = {proj: fp.weights[proj].astype(np.float64) for proj, _, _ in fp.edges}
+    a_lim = 2 ** 15 - 1  # synaptic input per step is 16-bit signed on Loihi
+    stats = {n: {"max_activation": 0, "activation_overflow": 0, "max_abs_u": 0, "max_abs_v": 0} for n in fp.order}
     for k in range(steps):
         a = {n: np.zeros((n_trials, pops[n].n), np.int64) for n in fp.order}
         for proj, pre, post in fp.edges:
             if prev[pre].any():
-                a[post] += prev[pre].astype(np.int64) @ fp.weights[proj]
+                a[post] += np.rint(prev[pre].astype(np.float64) @ wf[proj]).astype(np.int64)
+        for n in fp.order:
+            st = stats[n]
+            big = np.abs(a[n])
+            st["max_activation"] = max(st["max_activation"], int(big.max()))
+            over = big > a_lim
+            if over.any():
+                st["activation_overflow"] += int(over.sum())
+                a[n] = np.clip(a[n], -a_lim - 1, a_lim)  # assumed to saturate (Lava declares a_in int16)
         cur = {net.input_name: in_spikes[k]}
         for n in fp.order:
             u[n], v[n], s = loihi_lif_step(u[n], v[n], a[n], du=fp.du[n], dv=fp.dv[n], vth=fp.vth[n], bias=fp.bias[n],
                                            state_bits=fp.state_bits)
             cur[n] = s
             out[n][k] = s
+            stats[n]["max_abs_u"] = max(stats[n]["max_abs_u"], int(np.abs(u[n]).max()))
+            stats[n]["max_abs_v"] = max(stats[n]["max_abs_v"], int(np.abs(v[n]).max()))
         prev = cur
+    fp.stats = stats
     return out
 
 
