@@ -46,7 +46,7 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
            log=print) -> dict:
     """Deploy the trained run in ``run_dir`` on ``target``; returns what deploy.json holds."""
     from .energy import DEVICES, rate_energy, spiking_energy, training_counts
-    from .lint import _matrix_of, hardware_lint, learning_lint
+    from .lint import hardware_lint, learning_lint
     from .loader import load_trained, test_samples
     from .pointnet import extract, fixed_point, predict_from_counts, regular_input_spikes, run_fixed_point
     from .quantize import quantize_all
@@ -140,6 +140,17 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
     findings, parts = hardware_lint(net, tgt, quant[tgt.weight_bits], twin_info=twin_info,
                                     fixed_point_stats=fixed.get("stats"))
     learning = learning_lint(circuit, weights, tgt)
+    from .lint import Finding
+
+    for rule in learning:  # on-chip learning is part of the target's fit: unmappable rules are violations
+        if rule["verdict"] in ("does not map", "maps with conditions"):
+            findings.append(Finding(
+                "plasticity", f"matrix {rule['matrix']}", f"{tgt.title} learning engine ({tgt.learning.get('form')}, "
+                f"{tgt.learning.get('pre_traces')} pre / {tgt.learning.get('post_traces')} post traces)",
+                "; ".join(rule["reasons"][:2]),
+                "learn on the host (or an embedded core) and write the weights, or reformulate the rule with traces"
+                if rule["verdict"] == "does not map" else "provide the snapshots as neuron-computed post traces",
+                "violation" if rule["verdict"] == "does not map" else "note"))
     timings["lint_fixed_point_s"] = time.perf_counter() - t0
 
     # ---- energy -------------------------------------------------------------------------------------------
@@ -223,7 +234,6 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
     atomic_write_json(out / "deploy.json", report)
     atomic_write_text(out / "deploy.md", _markdown(report))
     log(f"wrote {out / 'deploy.json'}, {out / 'deploy.md'}" + (f", {out / 'model.nir'}" if nir_info["file"] else ""))
-    _ = _matrix_of
     return report
 
 
