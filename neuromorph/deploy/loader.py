@@ -39,7 +39,11 @@ def _config(run_dir: Path):
 
 
 def load_trained(run_dir):
-    """(circuit, weights, manifest, config) of a finished or checkpointed run."""
+    """(circuit, weights, manifest, config, data) of a finished or checkpointed run.
+
+    Uses ``neuromorph.runner.load_run(run_dir) -> (config, circuit, trainer)`` where the runner provides it
+    (data-only checkpoints); otherwise reads ``checkpoint.pkl`` through the circuit's own trainer.
+    """
     from ..circuit import get_circuit
     from ..data import load_dataset
 
@@ -53,6 +57,19 @@ def load_trained(run_dir):
                           "deploy maps spiking twins only")
     if config.train is None:
         raise ConfigError(f"{run_dir} has no [train] section, so no trained weights; deploy a trained run")
+    from .. import runner
+
+    if hasattr(runner, "load_run"):
+        try:
+            _cfg, _circ, trainer = runner.load_run(run_dir)
+            weights = {k: np.asarray(v, dtype=float) for k, v in trainer.weights().items()}
+            circuit.check_weights(weights)
+        except NeuromorphError as exc:
+            raise ConfigError(f"checkpoint of {run_dir} does not match its manifest ({exc}); re-run the config") from exc
+        data = load_dataset(config.train.dataset, root=config.train.data_root or None, download=False,
+                            n_train=config.train.n_train or None, n_test=config.train.n_test or None,
+                            seed=config.seed, scale=config.train.scale)
+        return circuit, weights, manifest, config, data
     ckpt = run_dir / "checkpoint.pkl"
     if not ckpt.is_file():
         raise ConfigError(f"{run_dir} has no checkpoint.pkl (the run did not finish an epoch); resume or re-run it")

@@ -53,6 +53,7 @@ class PointPopulation:
     bias: float = 0.0
     clip: tuple[float, float] | None = None
     n_compartments: int = 1  # distinct input pathways with their own gain into one soma
+    phase0: float = 0.0  # the regular encoder's phase at each trial start
     exportable: bool = True
     reason: str = ""
     approximations: list[str] = field(default_factory=list)
@@ -154,7 +155,7 @@ def extract(circuit, weights, x: np.ndarray, *, t_sample: float, r_max: float, t
         spiking = "spike" in getattr(G, "events", {})
         kind = "spiking" if spiking else "graded"
         pop = PointPopulation(name=name, n=len(G), kind=kind, encoding=getattr(enc, "encoding", None),
-                              r_max=getattr(enc, "r_max", None))
+                              r_max=getattr(enc, "r_max", None), phase0=float(getattr(enc, "phase0", 0.0)))
         pops[name] = pop
         if name not in incoming:  # an input population: its ρ reads the input TimedArray
             pop.kind = "input"

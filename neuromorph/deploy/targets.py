@@ -214,7 +214,7 @@ def get_target(name: str, *, weight_bits: int | None = None) -> Target:
         raise ConfigError(f"unknown target {name!r}; known targets are {target_names()} (add one with register_target)")
     t = TARGETS[name]
     if weight_bits is not None:
-        if isinstance(weight_bits, bool) or not isinstance(weight_bits, int) or not 1 <= weight_bits <= 32:
-            raise ConfigError(f"--weight-bits must be an integer in 1..32, got {weight_bits!r}")
+        if isinstance(weight_bits, bool) or not isinstance(weight_bits, int) or not 2 <= weight_bits <= 32:
+            raise ConfigError(f"--weight-bits must be an integer in 2..32 (sign + magnitude), got {weight_bits!r}")
         t = dataclasses.replace(t, weight_bits=weight_bits)
     return t
