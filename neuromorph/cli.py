@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--weights", help=".npz of trained weights (default: the circuit's initial weights)")
     s.add_argument("--dataset", help="test samples from this data set (default: the circuit's example data)")
     s.add_argument("--samples", type=int, default=100)
-    s.add_argument("--t-samples", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2], help="simulated seconds per sample (one run at the longest)")
+    s.add_argument("--t-samples", type=float, nargs="+", default=[0.05, 0.1, 0.2], help="simulated seconds per sample")
     s.add_argument("--encoding", default="poisson", help="poisson | regular | lif")
     s.add_argument("--backend", default="cpp")
     s.add_argument("--r-max", type=float, default=200.0, help="firing rate (Hz) of a unit at rate 1")
