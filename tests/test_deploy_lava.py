@@ -33,6 +33,7 @@ def test_fixed_point_matches_lava_spike_for_spike(tmp_path):
     c = get_circuit("twocomp", n_in=6, n_hidden=8, n_inh=3, n_out=4)
     w = c.initial_weights(1)
     w = {k: 3.0 * v for k, v in w.items()}  # stronger drive: every population spikes within the run
+    w["W_hi"] = 10.0 * w["W_hi"]  # (H 3, Inh 14, O 2 spikes; exponents 2..5 exercise the weight shifts)
     x = np.random.default_rng(2).random((1, 6))
     net = extract(c, w, x, t_sample=0.04, r_max=200.0, tau_syn=0.02)
     fp = fixed_point(net, bits=8)
