@@ -98,7 +98,7 @@ def test_fixed_point_network_delay_and_summation_by_hand():
                    output="out", dt=1e-4, t_sample=4e-4, readout_fraction=1.0, input_rates=None, input_name="in")
     # du = 4095: u forgets everything each step (u = a << 6); no leak on v; threshold 2 << 6 = 128
     fp = FixedPointNet(du={"out": 4095}, dv={"out": 0}, vth={"out": 2}, bias={"out": 0},
-                       weights={"W": np.array([[3], [-1]], np.int64)}, mantissa={}, exponent={}, order=["out"],
+                       weights={}, mantissa={"W": np.array([[3], [-1]], np.int64)}, exponent={"W": 0}, order=["out"],
                        edges=[("W", "in", "out")])
     spikes_in = np.zeros((4, 1, 2), bool)
     spikes_in[0, 0] = [True, True]  # step 0: both inputs -> a = 3 - 1 = 2 arrives at step 1
@@ -106,6 +106,12 @@ def test_fixed_point_network_delay_and_summation_by_hand():
     out = run_fixed_point(net, fp, spikes_in)["out"][:, 0, 0]
     # step 1: u = 128, v = 128 (not > 128); step 2: u = 192, v = 320 > 128: spike; step 3: nothing
     assert out.tolist() == [False, False, True, False]
+    # exponent -1: the summed input is shifted right with floor: 2 >> 1 = 1 (u = 64), 3 >> 1 = 1 (u = 64):
+    # v = 64, then 128 (not > 128), then 128 + 0: no spike at all
+    fp.exponent["W"] = -1
+    assert not run_fixed_point(net, fp, spikes_in)["out"].any()
+    fp.exponent["W"], fp.vth["out"] = -1, 1  # threshold 64: v = 64 (not > 64), then 128 > 64 at step 2
+    assert run_fixed_point(net, fp, spikes_in)["out"][:, 0, 0].tolist() == [False, False, True, False]
 
 
 # ---- the twin as point neurons ------------------------------------------------------------------------------

@@ -116,7 +116,8 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
         in_spikes = regular_input_spikes(net.input_rates, in_pop.r_max, net.dt, net.trial_steps, in_pop.phase0)
     loihi_like = tgt.state_bits == 24 and tgt.decay_bits == 12 and tgt.weight_format == "mantissa_exp"
     if net.exportable and loihi_like:
-        fp = fixed_point(net, bits=tgt.weight_bits, exp_max=tgt.weight_exp_range[1], vth_bits=tgt.threshold_bits or 17)
+        fp = fixed_point(net, bits=tgt.weight_bits, exp_max=tgt.weight_exp_range[1], exp_min=tgt.weight_exp_range[0],
+                         vth_bits=tgt.threshold_bits or 17)
         spikes = run_fixed_point(net, fp, in_spikes)
         pred_fp, counts_fp = predict_from_counts(spikes[net.output], net.readout_fraction)
         fixed = {
@@ -128,7 +129,8 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
             "tau_syn_rel_error": fp.tau_error, "notes": fp.notes, "stats": fp.stats,
             "exact": ["integer state updates (24-bit u wrap, v clip, 12-bit decays, 17-bit threshold << 6, "
                       "16-bit synaptic input << 6) as Lava's PyLifModelBitAcc does them",
-                      "weights as mantissa << exponent integers"],
+                      "weights as integer mantissas; each projection's summed input shifted by its exponent "
+                      "(<< e, or >> -e with floor) as Lava's Dense does"],
             "not_exact": [a for p in net.populations.values() for a in p.approximations]
             + ["reset to 0 after a spike (the twin subtracts the threshold)",
                "trace decay rounded to (du + 1)/4096 per step"],

@@ -59,8 +59,9 @@ def training_counts(circuit, learning: list[dict], plastic_synapses: dict[str, i
     synapse each time one of its gates opens, plus one write per plastic synapse per update window)."""
     sch = circuit.schedule
     shapes = circuit.weight_shapes()
-    dense = sum(a * b for a, b in shapes.values())
-    neurons = sum(b for _, b in shapes.values())  # postsynaptic units (an upper bound: shared posts repeat)
+    mats = [s for s in shapes.values() if len(s) == 2]  # 1-D entries (biases) are no synapses
+    dense = sum(a * b for a, b in mats)
+    neurons = sum(b for _, b in mats)  # postsynaptic units (an upper bound: shared posts repeat)
     gate_phases: dict[str, int] = {}
     for ph in sch.describe():
         for g in ph.get("gates", ()):

@@ -259,9 +259,9 @@ class FixedPointNet:
     dv: dict[str, int]
     vth: dict[str, int]  # 17-bit threshold mantissa (compared after << 6)
     bias: dict[str, int]  # per-step bias added to v (already exponent-scaled)
-    weights: dict[str, np.ndarray]  # projection -> int64 (n_pre, n_post) = mantissa << exponent
-    mantissa: dict[str, np.ndarray]
-    exponent: dict[str, int]
+    weights: dict[str, np.ndarray]  # projection -> represented value mantissa·2**exponent (float, for reports)
+    mantissa: dict[str, np.ndarray]  # int64 (n_pre, n_post)
+    exponent: dict[str, int]  # shift of the accumulated sum: << e, or >> −e (floor) as Lava's Dense does
     order: list[str]  # non-input populations
     edges: list[tuple[str, str, str]]  # (projection, pre, post)
     state_bits: int = 24
@@ -271,8 +271,8 @@ class FixedPointNet:
     stats: dict[str, dict] = field(default_factory=dict)  # filled by run_fixed_point
 
 
-def fixed_point(net: PointNet, *, bits: int = 8, exp_max: int = 7, vth_bits: int = 17, decay_bits: int = 12,
-                state_bits: int = 24) -> FixedPointNet:
+def fixed_point(net: PointNet, *, bits: int = 8, exp_max: int = 7, exp_min: int = -7, vth_bits: int = 17,
+                decay_bits: int = 12, state_bits: int = 24) -> FixedPointNet:
     """Integer parameters for ``net`` with ``bits``-bit weight mantissas (sign included)."""
     if not net.exportable:
         raise ConfigError("the network has populations without a point-neuron form: " + "; ".join(net.reasons()))
@@ -300,9 +300,9 @@ def fixed_point(net: PointNet, *, bits: int = 8, exp_max: int = 7, vth_bits: int
         for p in incoming[name]:
             target = p.effective * dt * pop.r_max * vth[name]  # in input units (before the << 6)
             pk = float(np.max(np.abs(target))) if target.size else 0.0
-            e = 0 if pk == 0 else max(0, int(math.ceil(math.log2(pk / m_max))))
-            m = np.clip(np.rint(target / 2 ** e), -m_max, m_max).astype(np.int64)
-            weights[p.name] = m << e
+            e = 0 if pk == 0 else int(np.clip(math.ceil(math.log2(pk / m_max)), exp_min, exp_max))
+            m = np.clip(np.rint(target / 2.0 ** e), -m_max, m_max).astype(np.int64)
+            weights[p.name] = m * 2.0 ** e
             mant[p.name], expo[p.name] = m, e
             nz = target != 0
             rel_err[p.name] = float(np.linalg.norm((m * 2 ** e - target)[nz]) / max(np.linalg.norm(target[nz]), 1e-300))
@@ -347,15 +347,17 @@ def run_fixed_point(net: PointNet, fp: FixedPointNet, in_spikes: np.ndarray) -> 
     prev = {n: np.zeros((n_trials, pops[n].n), bool) for n in pops}
     out = {n: np.zeros((steps, n_trials, pops[n].n), bool) for n in pops}
     out[net.input_name] = in_spikes
-    # float64 products of 0/1 spikes and integer weights are exact (sums stay far below 2**53) and use BLAS
-    wf = {proj: fp.weights[proj].astype(np.float64) for proj, _, _ in fp.edges}
+    # float64 products of 0/1 spikes and integer mantissas are exact (sums stay far below 2**53) and use BLAS
+    wf = {proj: fp.mantissa[proj].astype(np.float64) for proj, _, _ in fp.edges}
     a_lim = 2 ** 15 - 1  # synaptic input per step is 16-bit signed on Loihi
     stats = {n: {"max_activation": 0, "activation_overflow": 0, "max_abs_u": 0, "max_abs_v": 0} for n in fp.order}
     for k in range(steps):
         a = {n: np.zeros((n_trials, pops[n].n), np.int64) for n in fp.order}
         for proj, pre, post in fp.edges:
             if prev[pre].any():
-                a[post] += np.rint(prev[pre].astype(np.float64) @ wf[proj]).astype(np.int64)
+                acc = np.rint(prev[pre].astype(np.float64) @ wf[proj]).astype(np.int64)
+                e = int(fp.exponent[proj])
+                a[post] += (acc << e) if e >= 0 else (acc >> -e)  # >> floors, like numpy's right_shift in Lava
         for n in fp.order:
             st = stats[n]
             big = np.abs(a[n])
