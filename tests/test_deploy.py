@@ -218,6 +218,7 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "neuromorph.cli", *args], capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow  # trains a tiny run, then four Brian2 runtime twins, the fixed-point run and Norse (~1-3 min)
 def test_deploy_end_to_end(tiny_run, tmp_path):
     pytest.importorskip("nir")
     pytest.importorskip("norse")
@@ -242,12 +243,19 @@ def test_deploy_end_to_end(tiny_run, tmp_path):
         assert (out / "figures" / fig).is_file()
 
 
-def test_deploy_errors_are_one_line(tiny_run, tmp_path):
+def test_deploy_errors_are_one_line(tmp_path):
     pytest.importorskip("nir")
-    r = _cli("deploy", str(tiny_run), "--target", "truenorth", "--out", str(tmp_path / "x"))
+    r = _cli("deploy", str(tmp_path), "--target", "truenorth", "--out", str(tmp_path / "x"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "unknown target 'truenorth'" in r.stderr
     r = _cli("deploy", str(tmp_path), "--target", "loihi2")
     assert r.returncode == 2 and "no manifest.json" in r.stderr and r.stderr.count("\n") == 1
+    r = _cli("deploy", str(tmp_path), "--target", "loihi2", "--weight-bits", "1")
+    assert r.returncode == 2 and "--weight-bits must be an integer in 2..32" in r.stderr
+
+
+@pytest.mark.slow
+def test_deploy_checkpoint_mismatch_is_one_line(tiny_run, tmp_path):
+    pytest.importorskip("nir")
     # a manifest whose parameters do not match the checkpoint
     bad = tmp_path / "bad"
     bad.mkdir()
