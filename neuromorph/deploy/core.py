@@ -108,7 +108,7 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
                                "energy_per_inference_j": spiking_energy(counts)})
 
     # ---- point form, fixed point, lint ---------------------------------------------------------------------
-    twin_info = {}
+    twin_info = net.info
     fixed = {"available": False}
     in_spikes = None
     if net.exportable:

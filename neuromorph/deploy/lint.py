@@ -123,9 +123,10 @@ def hardware_lint(net, target, quant: dict, *, twin_info: dict | None = None, fi
                              else "multi-compartment supported", f"{pop.n_compartments} input pathways with own gains",
                              "exported as one current with gain-scaled weights (exact for linear dendrites)", sev))
         if not pop.exportable:
-            F.append(Finding("neuron_model", f"population {name}", "LIF / CUBA point neurons", pop.reason,
-                             "replace the rate function by a clipped linear one, or run the population on an "
-                             "embedded core (Loihi 2 x86 / SpiNNaker ARM)"))
+            remedy = ("read the output as a synaptic current (Loihi 2 probes u) or make it a spiking population"
+                      if pop.kind == "graded" else "replace the rate function by a clipped linear one, or run the "
+                      "population on an embedded core (Loihi 2 x86 / SpiNNaker ARM)")
+            F.append(Finding("neuron_model", f"population {name}", "LIF / CUBA point neurons", pop.reason, remedy))
         if pop.kind == "spiking" and pop.clip and pop.clip[0] == 0 and target.state_bits is not None:
             F.append(Finding("rate_clip", f"population {name}", "LIF membranes integrate signed drive",
                              f"ρ = clip(u, {pop.clip[0]:g}, {pop.clip[1]:g})", "accepted approximation: the membrane "

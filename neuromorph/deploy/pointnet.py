@@ -93,6 +93,7 @@ class PointNet:
     input_name: str | None
     graded_couplings: list[str] = field(default_factory=list)  # non-spike synapses between groups
     readout_var: str | None = None
+    info: dict = field(default_factory=dict)  # the twin's own description (SpikingModel.info)
 
     @property
     def exportable(self) -> bool:
@@ -233,7 +234,7 @@ def extract(circuit, weights, x: np.ndarray, *, t_sample: float, r_max: float, t
                                            weight=W, gain=post.gains.get(proj.target, 1.0), increment=proj.increment))
     return PointNet(populations=pops, projections=projections, output=sm.output, dt=sm.dt, t_sample=sm.t_sample,
                     readout_fraction=sm.readout_fraction, input_rates=input_rates, input_name=input_name,
-                    graded_couplings=graded, readout_var=sm.readout_var)
+                    graded_couplings=graded, readout_var=sm.readout_var, info=dict(sm.info or {}))
 
 
 def regular_input_spikes(rates: np.ndarray, r_max: float, dt: float, steps: int, phase0: float = 0.0) -> np.ndarray:
