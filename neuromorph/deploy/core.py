@@ -144,6 +144,14 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
     learning = learning_lint(circuit, weights, tgt)
     from .lint import Finding
 
+    for proj, err in (fixed.get("rel_weight_error") or {}).items():
+        if err > 0.05:  # a pathway far below its population's threshold scale loses its weights to rounding
+            findings.append(Finding(
+                "weight_dynamic_range", f"projection {proj}",
+                f"one threshold per population; weight exponent >= {tgt.weight_exp_range[0]}",
+                f"fixed-point weights off by {100 * err:.0f} % (rel. RMS) at exponent {fixed['exponents'][proj]}",
+                "give the pathway its own compartment/population, or lower the threshold (costs the other "
+                "pathways' precision)", "violation" if err > 0.5 else "note"))
     for rule in learning:  # on-chip learning is part of the target's fit: unmappable rules are violations
         if rule["verdict"] in ("does not map", "maps with conditions"):
             findings.append(Finding(
