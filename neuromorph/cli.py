@@ -325,6 +325,22 @@ def cmd_equations(args) -> int:
     return 0
 
 
+def cmd_deploy(args) -> int:
+    """Quantise, emulate, lint, price and export a trained run's spiking twin for a neuromorphic target."""
+    try:
+        import nir  # noqa: F401
+    except ImportError:
+        raise ConfigError("`neuromorph deploy` needs the deploy extra (nir, norse): pip install 'neuromorph[deploy]'") from None
+    from .deploy import deploy
+
+    rep = deploy(args.run_dir, args.target, weight_bits=args.weight_bits, out=args.out, samples=args.samples,
+                 t_samples=tuple(args.t_samples), bits_sweep=tuple(args.bits), backend=args.backend)
+    print(f"{rep['circuit']} on {rep['target_title']}: accuracy float {rep['accuracy_float']:.3f}, quantised "
+          f"({rep['weight_bits']}-bit) {rep['accuracy_quantized']:.3f}; {len(rep['violations'])} violation(s), "
+          f"{rep['cores']} core(s); {rep['synops_per_inference']:,.0f} SynOps/inference")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neuromorph", description="Brian2 + torch learning circuits: run, verify, compare")
     sub = p.add_subparsers(dest="command", required=True)
@@ -401,6 +417,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json")
     s.add_argument("--set", action="append", default=[], metavar="params.KEY=VALUE")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("deploy", help="quantise, fixed-point emulate, lint, price and NIR-export a trained run's spiking twin")
+    s.add_argument("run_dir", help="results folder of `neuromorph run`")
+    s.add_argument("--target", required=True, help="loihi2 | loihi1 | spinnaker2 | xylo | generic")
+    s.add_argument("--weight-bits", type=int, default=None, help="override the target's weight bits")
+    s.add_argument("--out", help="output folder (default RUN_DIR/deploy-TARGET)")
+    s.add_argument("--samples", type=int, default=100, help="test samples")
+    s.add_argument("--t-samples", type=float, nargs="+", default=[0.02, 0.05, 0.1, 0.2], help="simulated seconds per sample (one run at the longest)")
+    s.add_argument("--bits", type=int, nargs="+", default=[8, 6, 4, 3, 2], help="weight bits of the accuracy curve")
+    s.add_argument("--backend", default="cpp", help="cpp (one compilation) | numpy")
+    s.set_defaults(func=cmd_deploy)
     return p
 
 
