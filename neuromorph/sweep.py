@@ -21,7 +21,9 @@ ENGINES = ("serial", "process", "ray")
 
 def expand_seeds(config: RunConfig, seeds) -> list[RunConfig]:
     """One config per seed; names get a ``-seed<N>`` suffix so each run has its own folder."""
-    base = config.name or config.circuit
+    from .circuit import circuit_label
+
+    base = config.name or circuit_label(config.circuit)
     return [dataclasses.replace(config, seed=int(s), name=f"{base}-seed{int(s)}") for s in seeds]
 
 

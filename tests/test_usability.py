@@ -1,0 +1,145 @@
+"""Usability (issue 14): own circuits by file/module spec, `neuromorph list` without heavy imports, --version,
+Brian2 state left alone by verify, honest bench columns, progress lines in logs, figures, compare from a run.
+
+Fast: the twocomp demo circuit at its small verification size, numpy target, scikit-learn's bundled digits."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from neuromorph.cli import main
+
+pytestmark = pytest.mark.filterwarnings("ignore:_get_vc_env is private")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_machine_data(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("NEUROMORPH_DATA", str(tmp_path_factory.mktemp("no_data")))
+
+
+# A circuit of the user's own, in a plain file: a renamed twocomp (the circuit itself is not under test here,
+# the loading is). Its verify must give the same figures as the registered twocomp.
+OWN = textwrap.dedent(
+    """
+    from circuits.twocomp import TwoComp
+
+    class MyCircuit(TwoComp):
+        name = "mine"
+        description = "my own circuit"
+
+    class NotACircuit:
+        pass
+    """
+)
+
+
+def _own_file(tmp_path):
+    path = tmp_path / "my_circuit.py"
+    path.write_text(OWN)
+    return path
+
+
+def test_verify_own_circuit_by_file_path(tmp_path, capsys, monkeypatch):
+    path = _own_file(tmp_path)
+    out_json = tmp_path / "v.json"
+    assert main(["verify", f"{path}:MyCircuit", "--samples", "4", "--json", str(out_json)]) == 0
+    d = json.loads(out_json.read_text())
+    assert d["circuit"] == "mine" and d["passed"] and d["max_rel_error"] <= 1e-9
+    # relative to the current directory, as typed in a shell
+    monkeypatch.chdir(tmp_path)
+    assert main(["verify", "my_circuit.py:MyCircuit", "--samples", "4"]) == 0
+    assert "PASSED" in capsys.readouterr().out
+
+
+def test_own_circuit_package_with_relative_imports(tmp_path, monkeypatch):
+    from neuromorph import get_circuit
+
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from .circuit import Pkg\n")
+    (pkg / "texts.py").write_text("DESC = 'from a sibling module'\n")
+    (pkg / "circuit.py").write_text(
+        "from circuits.twocomp import TwoComp\nfrom .texts import DESC\n\n"
+        "class Pkg(TwoComp):\n    name = 'pkg'\n    description = DESC\n"
+    )
+    for spec in (f"{pkg}:Pkg", f"{pkg}/circuit.py:Pkg", f"{pkg}/__init__.py:Pkg"):
+        c = get_circuit(spec, n_hidden=5)
+        assert c.name == "pkg" and c.description == "from a sibling module" and c.params.n_hidden == 5
+    # and as a module path, once its folder is importable
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert get_circuit("mypkg:Pkg").name == "pkg"
+
+
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ("{tmp}/nope.py:MyCircuit", "does not exist"),
+        ("{tmp}/my_circuit.py:Missing", "has no 'Missing'; Circuit subclasses defined there: ['MyCircuit']"),
+        ("{tmp}/my_circuit.py:NotACircuit", "is not a subclass of neuromorph.Circuit"),
+        ("{tmp}/my_circuit.py:TwoComp", None),  # an imported Circuit subclass is fine
+        ("no_such_module_xyz.sub:X", "no module named 'no_such_module_xyz.sub'"),
+        ("json:dumps", "'dumps' in module 'json' is not a subclass of neuromorph.Circuit"),
+        ("{tmp}/my_circuit.py:", "must be 'path/to/file.py:ClassName'"),
+        ("{tmp}/broken.py:X", "syntax error at line 1"),
+    ],
+)
+def test_spec_errors_are_one_line(tmp_path, capsys, spec, needle):
+    _own_file(tmp_path)
+    (tmp_path / "broken.py").write_text("def f(:\n")
+    code = main(["verify", spec.format(tmp=tmp_path), "--samples", "4"])
+    cap = capsys.readouterr()
+    if needle is None:
+        assert code == 0
+        return
+    assert code == 2
+    assert cap.err.startswith("error: ") and needle in cap.err
+    assert len(cap.err.strip().splitlines()) == 1
+
+
+def test_config_and_sweep_take_a_spec(tmp_path):
+    from neuromorph.config import config_from_dict
+    from neuromorph.runner import run
+    from neuromorph.sweep import expand_seeds
+
+    path = _own_file(tmp_path)
+    cfg = config_from_dict(
+        {"circuit": f"{path}:MyCircuit", "params": {"n_hidden": 5}, "verify": {"backends": ["numpy"], "samples": 4}}
+    )
+    assert cfg.run_name == "MyCircuit-seed0"  # the spec's slashes do not become sub-folders
+    assert [c.run_name for c in expand_seeds(cfg, [1, 2])] == ["MyCircuit-seed1", "MyCircuit-seed2"]
+    out = run(cfg, tmp_path / "runs" / cfg.run_name, progress=False, log=lambda *a: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["circuit"]["circuit"] == "mine"
+    assert manifest["verify"]["numpy"]["passed"] is True
+
+
+def test_list_is_fast_and_imports_neither_torch_nor_brian2():
+    code = (
+        "import sys; from neuromorph.cli import main; main(['list']);"
+        "heavy = [m for m in ('torch', 'brian2') if m in sys.modules]; print('HEAVY', heavy)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                       env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    assert "HEAVY []" in r.stdout
+    lines = {ln.split()[0]: ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith(("HEAVY", "your"))}
+    # the descriptions read from source are the classes' own
+    from neuromorph.circuit import circuit_names, get_circuit
+
+    for name in circuit_names():
+        assert lines[name].split(None, 1)[1].strip() == type(get_circuit(name)).description.strip()
+
+
+def test_version(capsys):
+    import neuromorph
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"neuromorph {neuromorph.__version__}"
