@@ -173,7 +173,18 @@ def verify(
 
     ``n_trials`` defaults to three update windows (so at least 3 weight updates). With ``compile_only``
     (standalone targets) the Brian2 side is only built - how CUDA code is checked without a GPU.
+
+    The caller's Brian2 state (active device, preferences, ``defaultclock.dt``, numpy's random state) is
+    restored afterwards (:func:`neuromorph.brian.state.preserved_brian_state`).
     """
+    from .brian.state import preserved_brian_state
+
+    with preserved_brian_state():
+        return _verify(circuit, backend, n_trials=n_trials, seed=seed, tolerance=tolerance,
+                       compile_only=compile_only, build_dir=build_dir)
+
+
+def _verify(circuit, backend, *, n_trials, seed, tolerance, compile_only, build_dir) -> EquivalenceReport:
     backend = normalise_target(backend)
     sch = circuit.schedule
     if n_trials is None:

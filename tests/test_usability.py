@@ -143,3 +143,53 @@ def test_version(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"neuromorph {neuromorph.__version__}"
+
+
+# ---- 4. verify leaves the caller's Brian2 state alone ------------------------------------------------------
+def test_verify_restores_brian2_state():
+    import importlib
+
+    import brian2
+    import numpy as np
+    from brian2 import NeuronGroup, defaultclock, ms, prefs, set_device, start_scope
+    from brian2.core.base import BrianObject
+
+    from neuromorph import get_circuit, verify
+
+    dev = importlib.import_module("brian2.devices.device")  # the module, not the `device` proxy
+    circuit = get_circuit("twocomp")
+    dev.reinit_devices()
+    try:
+        # a user's runtime session: own target, dt, a group in the magic network's current scope
+        set_device("runtime")
+        prefs.codegen.target = "numpy"
+        prefs.devices.cpp_standalone.openmp_threads = 3
+        prefs.codegen.cpp.extra_compile_args_gcc = ["-O1", "-w"]
+        start_scope()
+        start_scope()
+        defaultclock.dt = 0.05 * ms
+        G = NeuronGroup(2, "dv/dt = 1/(10*ms) : 1", method="euler")
+        np.random.seed(123)
+        scope, state = BrianObject._scope_current_key, np.random.get_state()
+        assert verify(circuit, "numpy", n_trials=4).passed
+        assert dev.get_device() is dev.all_devices["runtime"]
+        assert prefs.codegen.target == "numpy" and prefs.devices.cpp_standalone.openmp_threads == 3
+        assert prefs.codegen.cpp.extra_compile_args_gcc == ["-O1", "-w"]
+        assert float(defaultclock.dt_) == pytest.approx(0.05e-3, rel=0, abs=1e-18)
+        assert BrianObject._scope_current_key == scope
+        assert np.array_equal(np.random.get_state()[1], state[1])
+        # the user's network still runs with their dt: 1 ms at dt 0.05 ms -> v = 0.1
+        brian2.run(1 * ms)
+        assert np.allclose(G.v[:], 0.1)
+
+        # a standalone device with its build options comes back too (verify switched to runtime meanwhile)
+        set_device("cpp_standalone", build_on_run=False, directory=None)
+        prefs.devices.cpp_standalone.openmp_threads = 2
+        assert verify(circuit, "numpy", n_trials=4).passed
+        d = dev.get_device()
+        assert d is dev.all_devices["cpp_standalone"] and d.build_on_run is False and d.build_options == {"directory": None}
+        assert prefs.devices.cpp_standalone.openmp_threads == 2 and prefs.codegen.target == "numpy"
+    finally:
+        dev.reinit_devices()
+        set_device("runtime")
+        prefs.reset_to_defaults()
