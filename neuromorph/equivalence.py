@@ -168,6 +168,7 @@ def verify(
     tolerance: float = DEFAULT_TOLERANCE,
     compile_only: bool = False,
     build_dir=None,
+    progress: bool = False,
 ) -> EquivalenceReport:
     """Run ``circuit`` on Brian2 ``backend`` and in torch float64 on the same trials; compare.
 
@@ -175,16 +176,20 @@ def verify(
     (standalone targets) the Brian2 side is only built - how CUDA code is checked without a GPU.
 
     The caller's Brian2 state (active device, preferences, ``defaultclock.dt``, numpy's random state) is
-    restored afterwards (:func:`neuromorph.brian.state.preserved_brian_state`).
+    restored afterwards (:func:`neuromorph.brian.state.preserved_brian_state`). ``progress``: report each
+    step (torch reference, code generation, compile, run) with its duration on stderr.
     """
     from .brian.state import preserved_brian_state
 
     with preserved_brian_state():
         return _verify(circuit, backend, n_trials=n_trials, seed=seed, tolerance=tolerance,
-                       compile_only=compile_only, build_dir=build_dir)
+                       compile_only=compile_only, build_dir=build_dir, progress=progress)
 
 
-def _verify(circuit, backend, *, n_trials, seed, tolerance, compile_only, build_dir) -> EquivalenceReport:
+def _verify(circuit, backend, *, n_trials, seed, tolerance, compile_only, build_dir, progress) -> EquivalenceReport:
+    from .progress import task
+
+    label = f"verify {circuit.name} [{normalise_target(backend)}]"
     backend = normalise_target(backend)
     sch = circuit.schedule
     if n_trials is None:
@@ -202,13 +207,15 @@ def _verify(circuit, backend, *, n_trials, seed, tolerance, compile_only, build_
         environment=environment(),
     )
     if not compile_only:
-        t0 = time.perf_counter()
-        reference = circuit.simulate_reference(weights, data, dtype=torch.float64)
-        report.timings["torch_s"] = time.perf_counter() - t0
+        with task(f"{label}: torch float64 reference, {n_trials} trials", enabled=progress):
+            t0 = time.perf_counter()
+            reference = circuit.simulate_reference(weights, data, dtype=torch.float64)
+            report.timings["torch_s"] = time.perf_counter() - t0
     activate(backend)
     t0 = time.perf_counter()
-    model = circuit.build_brian(weights, data)
-    trace, timings = run_model(model, build_dir=build_dir, compile_only=compile_only)
+    with task(f"{label}: building the Brian2 model", enabled=progress):
+        model = circuit.build_brian(weights, data)
+    trace, timings = run_model(model, build_dir=build_dir, compile_only=compile_only, label=label if progress else None)
     report.timings.update(timings)
     report.timings["brian_total_s"] = time.perf_counter() - t0
     if not compile_only:

@@ -55,9 +55,9 @@ def git_commit() -> str | None:
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
+    from .progress import progress_bar  # tqdm on a terminal, a plain line every few seconds in a log
 
-    return tqdm(total=total, desc=desc, unit="sample", disable=not enabled, leave=False, dynamic_ncols=True)
+    return progress_bar(total, desc, unit="sample", enabled=enabled)
 
 
 def _accuracy(pred, y) -> float:

@@ -193,3 +193,127 @@ def test_verify_restores_brian2_state():
         dev.reinit_devices()
         set_device("runtime")
         prefs.reset_to_defaults()
+
+
+# ---- 5. honest benchmarks --------------------------------------------------------------------------------
+def test_bench_separates_build_from_run(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert main(["bench", "twocomp", "--backends", "numpy", "--samples", "8", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| target | build (s) | first run (s) | warm run (s) | µs/step (warm) |" in out
+    assert "columns:" in out and "warm run / integration steps" in out
+    d = json.loads(path.read_text())
+    assert d["steps"] == 8 * 30
+    rows = {r["target"]: r for r in d["rows"]}
+    assert set(rows) == {"torch-float64", "numpy"}
+    for r in rows.values():
+        assert r["build_s"] is None and r["first_run_s"] > 0 and r["warm_run_s"] > 0
+        assert r["us_per_step"] == pytest.approx(1e6 * r["warm_run_s"] / d["steps"])
+
+
+@pytest.mark.standalone
+def test_bench_cpp_build_is_not_in_the_per_step_cost(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert main(["bench", "twocomp", "--backends", "cpp", "--samples", "8", "--json", str(path), "--no-progress"]) == 0
+    row = next(r for r in json.loads(path.read_text())["rows"] if r["target"] == "cpp")
+    # the compile (seconds) is reported apart; the run of 240 steps of a 27-unit circuit takes milliseconds
+    assert row["build_s"] > 1.0 and row["warm_run_s"] < row["build_s"] / 10
+    assert 0 <= row["binary_sim_s"] <= row["first_run_s"]
+    assert row["us_per_step"] == pytest.approx(1e6 * row["warm_run_s"] / 240)
+
+
+# ---- 6. progress: tqdm on a terminal, plain periodic lines in a log ---------------------------------------
+class _Stream:
+    def __init__(self, tty):
+        self.tty, self.parts = tty, []
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.parts.append(s)
+
+    def flush(self):
+        pass
+
+    @property
+    def text(self):
+        return "".join(self.parts)
+
+
+def test_progress_bar_in_a_log_writes_lines_not_frames():
+    from neuromorph.progress import PlainProgress, progress_bar
+
+    log = _Stream(tty=False)
+    bar = progress_bar(100, "epoch 1/2", stream=log, interval=0.0)
+    assert isinstance(bar, PlainProgress)
+    for _ in range(4):
+        bar.update(25)
+    bar.close()
+    lines = log.text.splitlines()
+    assert "\r" not in log.text and len(lines) == 5  # one per update (interval 0) + the final one
+    assert lines[0].startswith("epoch 1/2: 25/100 samples (25 %)") and "left" in lines[0]
+    assert lines[-1].startswith("epoch 1/2: 100/100 samples (100 %)") and lines[-1].endswith("- done")
+    # a long interval: only the closing line
+    log = _Stream(tty=False)
+    bar = progress_bar(1000, "x", stream=log, interval=3600)
+    for _ in range(1000):
+        bar.update(1)
+    bar.close()
+    assert len(log.text.splitlines()) == 1
+    # on a terminal: tqdm
+    tty = _Stream(tty=True)
+    bar = progress_bar(10, "x", stream=tty)
+    from tqdm import tqdm
+
+    assert isinstance(bar, tqdm)
+    bar.close()
+
+
+def test_task_reports_start_heartbeat_and_duration():
+    import time
+
+    from neuromorph.progress import task
+
+    log = _Stream(tty=False)
+    with task("cpp: compiling", stream=log, interval=0.05) as info:
+        time.sleep(0.3)
+        info["note"] = "3 files"
+    lines = log.text.splitlines()
+    assert lines[0] == "cpp: compiling ..."
+    assert sum("still running" in ln for ln in lines) >= 2
+    assert lines[-1].startswith("cpp: compiling ... done in ") and lines[-1].endswith("(3 files)")
+    assert "\r" not in log.text
+    log = _Stream(tty=False)
+    with pytest.raises(RuntimeError):
+        with task("boom", stream=log, interval=3600):
+            raise RuntimeError("x")
+    assert "boom ... FAILED after" in log.text
+    tty = _Stream(tty=True)
+    with task("t", stream=tty, interval=0.05):
+        time.sleep(0.6)
+    assert "\r" in tty.text and tty.text.rstrip().endswith("\033[K")
+
+
+def test_verify_cli_shows_its_steps(capsys):
+    assert main(["verify", "twocomp", "--samples", "4"]) == 0
+    err = capsys.readouterr().err
+    for step in ("torch float64 reference, 4 trials", "building the Brian2 model", "Brian2 run, 4 trials x 30 steps"):
+        assert f"verify twocomp [numpy]: {step}" in err
+    assert err.count("done in") == 3 and "\r" not in err
+
+
+def test_training_progress_in_a_log_is_lines(tmp_path, capsys, monkeypatch):
+    from neuromorph.config import config_from_dict
+    from neuromorph.runner import run
+
+    monkeypatch.setenv("NEUROMORPH_PROGRESS_INTERVAL", "0")
+    cfg = config_from_dict({"circuit": "twocomp", "params": TRAIN_PARAMS,
+                            "train": {"dataset": "digits", "epochs": 2, "n_train": 64, "n_test": 32, "threads": 1}})
+    run(cfg, tmp_path / "r", progress=True, log=lambda *a: None)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert "epoch 1/2: 64/64 samples (100 %)" in err and "epoch 2/2: 64/64 samples (100 %)" in err
+
+
+TRAIN_PARAMS = {"n_in": 64, "n_out": 10, "n_hidden": 12, "n_inh": 3, "batch": 8, "t_free": 8, "t_nudged": 4, "lr_ho": 0.3}
