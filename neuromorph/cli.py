@@ -126,25 +126,47 @@ def cmd_verify(args) -> int:
     if args.json:
         report.write_json(args.json)
         print(f"wrote {args.json}")
+    if args.plot and not args.compile_only:
+        from .plots import verify_figures
+
+        for path in verify_figures(circuit, report, args.plot):
+            print(f"wrote {path}")
     return 0 if report.passed else 1
 
 
 def cmd_compare(args) -> int:
-    import numpy as np
-
     from .circuit import get_circuit
     from .compare import compare_rate_spiking
     from .config import parse_overrides
     from .data import load_dataset
+    from .weights import check_meta, load_weights, read_run
 
     params = parse_overrides(args.set).get("params", {})
-    circuit = get_circuit(args.circuit, **params)
-    if args.weights:
-        with np.load(args.weights) as f:
-            weights = {k: f[k] for k in f.files}
-        circuit.check_weights(weights)
+    circuit_name = args.circuit
+    if args.run:
+        if args.weights:
+            raise ConfigError("give either --run RUN_DIR (weights and parameters from the run) or --weights FILE, not both")
+        run = read_run(args.run)
+        if circuit_name not in (None, run.circuit):
+            raise ConfigError(f"{args.run} trained circuit {run.circuit!r}, not {circuit_name!r}; leave out the circuit name with --run")
+        if params:
+            raise ConfigError("--run takes the circuit parameters from the run; drop the --set params.* overrides")
+        circuit_name, params = run.circuit, run.params
+    if circuit_name is None:
+        raise ConfigError("name a circuit (neuromorph compare twocomp) or a results folder (--run RUN_DIR)")
+    circuit = get_circuit(circuit_name, **params)
+    if args.run:
+        weights, source = run.weights, f"trained weights of {run.folder} ({run.source})"
+    elif args.weights:
+        weights, meta = load_weights(args.weights)
+        check_meta(meta, circuit, args.weights)
+        source = f"weights from {args.weights}" + ("" if meta else " (a plain .npz: circuit and parameters not checked)")
     else:
         weights = circuit.initial_weights(args.seed)
+        source = (f"UNTRAINED weights (the circuit's initial weights, seed {args.seed}): accuracies are chance-level; "
+                  "give --run RUN_DIR or --weights FILE for a trained network")
+    circuit.check_weights(weights)
+    print(f"{circuit.name}: {source}", file=sys.stderr)
     if args.dataset:
         data = load_dataset(args.dataset, n_test=args.samples, seed=args.seed)
         x, y = data.x_test, data.y_test
@@ -161,12 +183,32 @@ def cmd_compare(args) -> int:
         r_max=args.r_max,
         tau_syn=args.tau_syn,
         seed=args.seed,
+        progress=not args.no_progress,
     )
+    report.meta["weights"] = source
     print(report.table())
+    print(COMPARE_COLUMNS)
     if args.json:
         report.write_json(args.json)
         print(f"wrote {args.json}")
+    if args.plot:
+        from .plots import compare_figures
+
+        for path in compare_figures(report, args.plot):
+            print(f"wrote {path}")
     return 0
+
+
+COMPARE_COLUMNS = """\
+columns:
+  t_sample       simulated time per sample (each sample: a fresh trial of that length, state reset at its start)
+  spiking acc    fraction of samples the spiking twin labels correctly (argmax of the output's spike count, or of
+                 its graded readout, over the readout window); rate acc: the rate model on the same samples
+  agreement      fraction of samples where twin and rate model give the same label
+  err ρ <pop>    mean |rate-model rate − spike count/(r_max·window)| of that population (normalised rates, 0..1)
+  spikes/inf, SynOps/inf   spikes, and synaptic events (spikes × fan-out), per sample; rate MACs/inf: the rate
+                 model's multiply-accumulates per sample (every synapse, every step)
+  sim (s)        wall time of the spiking run (standalone targets: build + run)"""
 
 
 BENCH_COLUMNS = """\
@@ -291,11 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--build-dir", help="standalone build directory (default: a temporary one)")
     s.add_argument("--set", action="append", default=[], metavar="params.KEY=VALUE")
     s.add_argument("--no-progress", action="store_true", help="no step-by-step progress on stderr")
+    s.add_argument("--plot", metavar="DIR", help="write figures here: phase timeline (Brian2 over torch), errors per phase/update")
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("compare", help="rate model vs spiking twin: accuracy, state error, spike counts")
-    s.add_argument("circuit")
-    s.add_argument("--weights", help=".npz of trained weights (default: the circuit's initial weights)")
+    s.add_argument("circuit", nargs="?", help="circuit name or spec (optional with --run)")
+    s.add_argument("--run", metavar="RUN_DIR", help="a results folder: its trained weights and circuit parameters")
+    s.add_argument("--weights", help=".npz of trained weights (default: the circuit's initial, untrained weights)")
+    s.add_argument("--plot", metavar="DIR", help="write figures here: accuracy vs simulated time, spike raster")
+    s.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     s.add_argument("--dataset", help="test samples from this data set (default: the circuit's example data)")
     s.add_argument("--samples", type=int, default=100)
     s.add_argument("--t-samples", type=float, nargs="+", default=[0.05, 0.1, 0.2], help="simulated seconds per sample")

@@ -152,7 +152,8 @@ def compare_rate_spiking(
     ``readout_fraction`` overrides the circuit's readout window (the last fraction of each trial whose spikes
     are counted). ``build_root``: where standalone builds go (one sub-directory per duration, removed when the
     next duration re-activates the device, so only the last one stays; temporary directories otherwise).
-    ``progress(message)`` is called before each duration. ``build_options``: extra keyword arguments for
+    ``progress(message)`` is called before each duration; ``progress=True`` reports every spiking run with its
+    duration on stderr instead (:func:`neuromorph.progress.task`). ``build_options``: extra keyword arguments for
     ``circuit.build_spiking_brian`` (recorded in ``meta``).
 
     ``prefix=True``: build and run once, at the longest t_sample, and read every t_sample off the first
@@ -160,9 +161,27 @@ def compare_rate_spiking(
     deterministic encoders (regular, LIF), statistically equivalent for Poisson, one build instead of one per
     duration. Every row's ``sim_s`` is then that one run's time (also in ``meta["prefix_run"]``).
     """
+    from .brian.state import preserved_brian_state
+
+    # the caller's Brian2 device, preferences and numpy random state come back afterwards
+    with preserved_brian_state():
+        return _compare(circuit, weights, x, y, t_samples=t_samples, encoding=encoding, target=target, r_max=r_max,
+                        tau_syn=tau_syn, seed=seed, readout_fraction=readout_fraction, build_root=build_root,
+                        progress=progress, build_options=build_options, prefix=prefix)
+
+
+def _raster(sm, res, t_sample) -> dict:
+    """What :func:`neuromorph.plots.spike_raster` needs from a run (kept on the report, not in its JSON)."""
+    return {"spikes": dict(res.spike_trains), "n_neurons": {k: len(G) for k, G in sm.populations.items()},
+            "dt": sm.dt, "trial_steps": sm.trial_steps, "t_sample": t_sample}
+
+
+def _compare(circuit, weights, x, y, *, t_samples, encoding, target, r_max, tau_syn, seed, readout_fraction, build_root,
+             progress, build_options, prefix) -> CompareReport:
     import brian2
 
     from .brian.devices import activate
+    from .progress import task
 
     if isinstance(encoding, SpikeEncoder):
         encoding_desc = ", ".join(f"{k}={v}" for k, v in encoding.describe().items() if k != "encoding")
@@ -182,6 +201,10 @@ def compare_rate_spiking(
     if not t_samples or any(t <= 0 for t in t_samples):
         raise ConfigError(f"t_samples must be positive durations in seconds, got {t_samples}")
     y = y.astype(np.int64)
+    # True/False: neuromorph.progress lines on stderr or none; a callable gets the messages (older API)
+    show = progress is True
+    if isinstance(progress, bool):
+        progress = None
     np.random.seed(seed)
     t0 = time.perf_counter()
     rate_pred = np.asarray(circuit.predict_rate(weights, x))
@@ -248,8 +271,10 @@ def compare_rate_spiking(
             progress(f"t_sample={t_max:g} s: building the spiking twin ({target}); shorter times read off its prefixes")
         sm, build_dir = build(t_max)
         t1 = time.perf_counter()
-        res = run_spiking(sm, build_dir=build_dir, seed=seed, prefixes=t_samples)
+        with task(f"compare {report.circuit} [{target}]: spiking twin, {len(x)} samples x {t_max:g} s", enabled=show):
+            res = run_spiking(sm, build_dir=build_dir, seed=seed, prefixes=t_samples)
         sim_s = time.perf_counter() - t1
+        report.raster = _raster(sm, res, t_max)
         report.meta["prefix_run"] = {"t_sample": t_max, "sim_s": sim_s}
         report.rows = [row(t, sm, res.prefixes[t], sim_s) for t in t_samples]
         return report
@@ -258,6 +283,10 @@ def compare_rate_spiking(
             progress(f"t_sample={t_sample:g} s: building the spiking twin ({target})")
         sm, build_dir = build(t_sample)
         t1 = time.perf_counter()
-        res = run_spiking(sm, build_dir=build_dir, seed=seed)
+        with task(f"compare {report.circuit} [{target}]: spiking twin, {len(x)} samples x {t_sample:g} s "
+                  f"({t_samples.index(t_sample) + 1}/{len(t_samples)})", enabled=show):
+            res = run_spiking(sm, build_dir=build_dir, seed=seed)
         report.rows.append(row(t_sample, sm, res, time.perf_counter() - t1))
+        if t_sample == max(t_samples):
+            report.raster = _raster(sm, res, t_sample)
     return report

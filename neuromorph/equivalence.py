@@ -220,4 +220,6 @@ def _verify(circuit, backend, *, n_trials, seed, tolerance, compile_only, build_
     report.timings["brian_total_s"] = time.perf_counter() - t0
     if not compile_only:
         report.variables = compare_traces(circuit, trace, reference)
+        # kept for figures (neuromorph.plots.verify_figures); not part of the JSON report
+        report.traces = (trace, reference)
     return report

@@ -123,6 +123,9 @@ def _execute(circuit, config, out, manifest, manifest_path, t_start, *, resume, 
         for backend in vc.backends:
             rep = verify(vcirc, backend, n_trials=vc.samples or None, seed=config.seed, tolerance=vc.tolerance)
             rep.write_json(out / f"verify-{rep.backend}.json")
+            from .plots import verify_figures  # timeline (Brian2 over torch) and errors per phase/update
+
+            verify_figures(vcirc, rep, out / "figures")
             log(rep.table())
             results[rep.backend] = {"passed": rep.passed, "max_rel_error": rep.max_rel_error, "seconds": rep.timings.get("brian_total_s")}
         manifest["verify"] = results
@@ -156,6 +159,9 @@ def _execute(circuit, config, out, manifest, manifest_path, t_start, *, resume, 
             seed=config.seed,
         )
         rep.write_json(out / "compare.json")
+        from .plots import compare_figures  # accuracy vs simulated time, spike raster
+
+        compare_figures(rep, out / "figures")
         atomic_write_text(out / "compare.md", rep.table() + "\n")
         log(rep.table())
         manifest["timings"]["compare_s"] = time.perf_counter() - t0
@@ -262,6 +268,9 @@ def _train(circuit, config: RunConfig, out: Path, *, resume, progress, log, mani
         train_seconds += t_epoch
         log(f"epoch {epoch + 1}/{tc.epochs}: test {test_acc:.4f} train {train_acc:.4f} ({t_epoch:.1f} s + eval {t_eval:.1f} s)")
     manifest["timings"]["train_s"] = train_seconds
+    from .weights import save_weights  # weights.npz: trained weights + circuit, params, config digest (compare --run)
+
+    save_weights(out / "weights.npz", trainer.weights(), circuit, config_digest=config.digest())
     import json
 
     final = [json.loads(ln) for ln in metrics_path.read_text().splitlines() if ln]
@@ -314,7 +323,9 @@ def _figures(circuit, trainer, data, out: Path, log) -> None:
     except NotImplementedError as exc:
         log(f"no phase timeline: {exc}")
         return
-    _phase_timeline(circuit, trace, figdir / "phase_timeline.png")
+    from .plots import phase_timeline
+
+    phase_timeline(circuit, trace, figdir / "phase_timeline.png", title=f"{circuit.name}: trained network, first samples through the phases")
     _ = _write  # written through _savefig
 
 

@@ -317,3 +317,95 @@ def test_training_progress_in_a_log_is_lines(tmp_path, capsys, monkeypatch):
 
 
 TRAIN_PARAMS = {"n_in": 64, "n_out": 10, "n_hidden": 12, "n_inh": 3, "batch": 8, "t_free": 8, "t_nudged": 4, "lr_ho": 0.3}
+
+
+# ---- 7. figures ----------------------------------------------------------------------------------------------
+def _png(path):
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000, path  # a real image, not an empty canvas
+    from matplotlib.image import imread
+
+    img = imread(path)
+    assert img.shape[0] > 300 and img.shape[1] > 500
+    return img
+
+
+def test_verify_plot_writes_timeline_and_errors(tmp_path, capsys):
+    assert main(["verify", "twocomp", "--samples", "8", "--plot", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    for name in ("verify-numpy-timeline.png", "verify-numpy-errors.png"):
+        assert f"wrote {tmp_path / name}" in out
+        _png(tmp_path / name)
+
+
+def test_compare_plots_raster_from_spike_times_and_says_untrained(tmp_path, capsys):
+    from neuromorph import get_circuit
+    from neuromorph.compare import compare_rate_spiking
+
+    assert main(["compare", "twocomp", "--backend", "numpy", "--samples", "4", "--t-samples", "0.01", "0.02",
+                 "--plot", str(tmp_path), "--no-progress"]) == 0
+    cap = capsys.readouterr()
+    assert "UNTRAINED weights" in cap.err and "columns:" in cap.out
+    _png(tmp_path / "compare-accuracy.png")
+    _png(tmp_path / "compare-raster.png")
+    # the raster's spikes are the run's spikes: per population they add up to the reported counts
+    c = get_circuit("twocomp")
+    x, y = c.example_inputs(4, 0)
+    rep = compare_rate_spiking(c, c.initial_weights(0), x, y, t_samples=(0.02,), encoding="regular", target="numpy")
+    idx_steps = rep.raster["spikes"]
+    per_sample = rep.rows[0].spikes_per_population
+    for pop, (idx, steps) in idx_steps.items():
+        assert len(idx) == len(steps) == round(per_sample[pop] * 4)
+        assert steps.max(initial=0) < 4 * rep.raster["trial_steps"]
+
+
+# ---- 3. compare from a run; weights files carry circuit, params, digest ------------------------------------
+def test_run_writes_figures_and_weights_and_compare_takes_them(tmp_path, capsys):
+    import numpy as np
+
+    from neuromorph import get_circuit
+    from neuromorph.config import config_from_dict
+    from neuromorph.runner import run
+    from neuromorph.weights import load_weights
+
+    cfg = config_from_dict({"circuit": "twocomp", "params": TRAIN_PARAMS, "verify": {"backends": ["numpy"], "samples": 8},
+                            "train": {"dataset": "digits", "epochs": 2, "n_train": 96, "n_test": 40, "threads": 1}})
+    out = run(cfg, tmp_path / "r", progress=False, log=lambda *a: None)
+    figs = {p.name for p in (out / "figures").glob("*.png")}
+    assert {"verify-numpy-timeline.png", "verify-numpy-errors.png", "phase_timeline.png", "learning_curve.png"} <= figs
+    for f in figs:
+        _png(out / "figures" / f)
+    weights, meta = load_weights(out / "weights.npz")
+    assert meta["circuit"] == "twocomp" and meta["config_digest"] == cfg.digest() and meta["params"]["n_hidden"] == 12
+    circuit = get_circuit("twocomp", **TRAIN_PARAMS)
+    assert set(weights) == set(circuit.weight_shapes())
+    assert not np.allclose(weights["W_ho"], circuit.initial_weights(cfg.seed)["W_ho"])  # trained, not initial
+
+    js = tmp_path / "c.json"
+    assert main(["compare", "--run", str(out), "--backend", "numpy", "--samples", "6", "--t-samples", "0.01",
+                 "--no-progress", "--json", str(js)]) == 0
+    cap = capsys.readouterr()
+    assert f"trained weights of {out}" in cap.err
+    rep = json.loads(js.read_text())
+    x, y = circuit.example_inputs(6, 0)
+    assert rep["rate_accuracy"] == pytest.approx(float(np.mean(circuit.predict_rate(weights, x) == y)))
+
+    # the same weights with another β: an error naming the key, not silent nonsense
+    assert main(["compare", "twocomp", "--weights", str(out / "weights.npz"), "--backend", "numpy",
+                 *sum((["--set", f"params.{k}={v}"] for k, v in {**TRAIN_PARAMS, "beta": 0.7}.items()), [])]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "beta: weights 0.5 vs now 0.7" in err and len(err.strip().splitlines()) == 1
+    assert main(["compare", "phsic", "--weights", str(out / "weights.npz")]) == 2
+    assert "holds weights of circuit 'twocomp', not 'phsic'" in capsys.readouterr().err
+    assert main(["compare", "--run", str(tmp_path)]) == 2
+    assert "not a results folder" in capsys.readouterr().err
+
+
+# ---- 8. small things -------------------------------------------------------------------------------------
+def test_missing_mnist_names_the_config_keys():
+    from neuromorph.data import load_dataset
+    from neuromorph.errors import DataUnavailableError
+
+    with pytest.raises(DataUnavailableError) as exc:
+        load_dataset("mnist")
+    assert "`train.data_root`" in str(exc.value) and "`train.download = true`" in str(exc.value)
