@@ -325,7 +325,7 @@ def _figures(circuit, trainer, data, out: Path, log) -> None:
         return
     from .plots import phase_timeline
 
-    phase_timeline(circuit, trace, figdir / "phase_timeline.png", title=f"{circuit.name}: trained network, first samples through the phases")
+    phase_timeline(circuit, trace, figdir / "phase_timeline.png", title=f"{circuit.name}: trained network, samples of the first update window through the phases")
     _ = _write  # written through _savefig
 
 
