@@ -175,6 +175,13 @@ def cmd_compare(args) -> int:
     if args.dataset:
         data = load_dataset(args.dataset, n_test=args.samples, seed=args.seed)
         x, y = data.x_test, data.y_test
+    elif args.run and run.train:
+        # the run's own test data, prepared as in training (same scale)
+        tr = run.train
+        data = load_dataset(tr.get("dataset"), root=tr.get("data_root") or None, n_test=args.samples, seed=run.seed,
+                            scale=tr.get("scale", "unit"))
+        x, y = data.x_test, data.y_test
+        print(f"{circuit.name}: {len(y)} test samples of {data.name} (the run's data set)", file=sys.stderr)
     else:
         x, y = circuit.example_inputs(args.samples, args.seed)
     report = compare_rate_spiking(

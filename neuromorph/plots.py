@@ -186,7 +186,7 @@ def rate_vs_spiking(report, path) -> Path:
     plt = _plt()
     rows = sorted(report.rows, key=lambda r: r.t_sample)
     t = np.array([r.t_sample * 1e3 for r in rows])
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
     ax.plot(t, [100 * r.spiking_accuracy for r in rows], "o-", label="spiking twin")
     ax.axhline(100 * report.rate_accuracy, color="k", ls="--", lw=1.2, label=f"rate model ({100 * report.rate_accuracy:.1f} %)")
     ax.plot(t, [100 * r.agreement for r in rows], "s:", label="agreement (same label as the rate model)")
@@ -197,7 +197,7 @@ def rate_vs_spiking(report, path) -> Path:
     ax.set_xticks(t, [f"{v:g}" for v in t])
     ax.minorticks_off()
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     ax.set_title(f"{report.circuit}: rate model vs spiking twin\n{report.encoding} spikes, r_max {report.r_max:g} Hz, "
                  f"τ_syn {report.tau_syn * 1e3:g} ms, {report.n_samples} samples, target {report.target}", fontsize=9)
     fig.tight_layout()
@@ -212,7 +212,7 @@ def spike_raster(spikes, n_neurons, path, *, dt: float, trial_steps: int, n_tria
     """
     plt = _plt()
     pops = [p for p in n_neurons if p in spikes]
-    heights = [max(4, min(n_neurons[p], 60)) for p in pops]
+    heights = [max(14, min(n_neurons[p], 60)) for p in pops]  # small populations stay readable
     fig, axes = plt.subplots(len(pops), 1, figsize=(8.5, 1.2 + 0.035 * sum(heights) + 0.5 * len(pops)), sharex=True,
                              squeeze=False, gridspec_kw={"height_ratios": heights})
     axes = axes[:, 0]

@@ -86,6 +86,7 @@ class RunWeights:
     config_digest: str | None
     seed: int
     source: str  # the file the weights came from
+    train: dict | None = None  # the config's [train] section (data set, scale, data_root), if any
 
 
 def read_run(run_dir) -> RunWeights:
@@ -98,7 +99,7 @@ def read_run(run_dir) -> RunWeights:
     manifest = json.loads(manifest_path.read_text())
     config = manifest.get("config", {})
     common = dict(folder=folder, circuit=config.get("circuit"), params=dict(config.get("params", {})),
-                  config_digest=manifest.get("config_digest"), seed=int(config.get("seed", 0)))
+                  config_digest=manifest.get("config_digest"), seed=int(config.get("seed", 0)), train=config.get("train"))
     wfile = folder / "weights.npz"
     if wfile.is_file():
         weights, meta = load_weights(wfile)
