@@ -198,8 +198,7 @@ def cmd_compare(args) -> int:
         progress=not args.no_progress,
     )
     report.meta["weights"] = source
-    print(report.table())
-    print(COMPARE_COLUMNS)
+    print(report.table())  # ends with the explanation of its columns
     if args.json:
         report.write_json(args.json)
         print(f"wrote {args.json}")
@@ -209,18 +208,6 @@ def cmd_compare(args) -> int:
         for path in compare_figures(report, args.plot):
             print(f"wrote {path}")
     return 0
-
-
-COMPARE_COLUMNS = """\
-columns:
-  t_sample       simulated time per sample (each sample: a fresh trial of that length, state reset at its start)
-  spiking acc    fraction of samples the spiking twin labels correctly (argmax of the output's spike count, or of
-                 its graded readout, over the readout window); rate acc: the rate model on the same samples
-  agreement      fraction of samples where twin and rate model give the same label
-  err ρ <pop>    mean |rate-model rate − spike count/(r_max·window)| of that population (normalised rates, 0..1)
-  spikes/inf, SynOps/inf   spikes, and synaptic events (spikes × fan-out), per sample; rate MACs/inf: the rate
-                 model's multiply-accumulates per sample (every synapse, every step)
-  sim (s)        wall time of the spiking run (standalone targets: build + run)"""
 
 
 BENCH_COLUMNS = """\

@@ -38,7 +38,18 @@ from .errors import ConfigError, ShapeError
 from .io import atomic_write_text
 from .spiking import DEFAULT_R_MAX, DEFAULT_TAU_SYN, ENCODINGS, SpikeEncoder, run_spiking
 
-__all__ = ["CompareRow", "CompareReport", "compare_rate_spiking"]
+__all__ = ["CompareRow", "CompareReport", "compare_rate_spiking", "COLUMNS"]
+
+COLUMNS = """\
+columns:
+  t_sample       simulated time per sample (each sample: a fresh trial of that length, state reset at its start)
+  spiking acc    fraction of samples the spiking twin labels correctly (argmax of the output's spike count, or of
+                 its graded readout, over the readout window); rate acc: the rate model on the same samples
+  agreement      fraction of samples where twin and rate model give the same label
+  err ρ <pop>    mean |rate-model rate − spike count/(r_max·window)| of that population (normalised rates, 0..1)
+  spikes/inf, SynOps/inf   spikes, and synaptic events (spikes × fan-out), per sample; rate MACs/inf: the rate
+                 model's multiply-accumulates per sample (every synapse, every step)
+  sim (s)        wall time of the spiking run (standalone targets: build + run)"""
 
 
 @dataclass
@@ -74,8 +85,8 @@ class CompareReport:
     rows: list[CompareRow] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def table(self) -> str:
-        """Markdown table, one row per t_sample."""
+    def table(self, explain: bool = True) -> str:
+        """Markdown table, one row per t_sample; with ``explain`` followed by what each column means."""
         pops = list(dict.fromkeys(k for r in self.rows for k in r.state_error))
         graded = any(r.readout_error is not None for r in self.rows)
         head = (
@@ -102,6 +113,8 @@ class CompareReport:
                 + [f"{r.spikes_per_inference:,.1f}", f"{r.synops_per_inference:,.0f}", macs, f"{r.sim_s:.1f}"]
             )
             lines.append("| " + " | ".join(cells) + " |")
+        if explain:
+            lines += ["", COLUMNS]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:

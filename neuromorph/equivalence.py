@@ -107,6 +107,11 @@ class EquivalenceReport:
             ok = "yes" if v.max_rel <= self.tolerance else "NO"
             rows.append(f"| {v.name} | {v.kind} | {v.compared} | {v.max_abs:.3e} | {v.max_rel:.3e} | {v.worst_at} | {ok} |")
         rows.append(f"PASSED (max rel error {self.max_rel_error:.3e})" if self.passed else f"FAILED (max rel error {self.max_rel_error:.3e})")
+        rows.append(
+            "columns: compared = entries checked (states at the last step of every phase of every trial, matrices "
+            "after every update); max abs error = max |Brian2 − torch|; max rel error = that / max |torch| of the "
+            "variable; worst at = where the max abs error occurs; ok = max rel error <= tolerance"
+        )
         return "\n".join(rows)
 
 

@@ -345,7 +345,7 @@ def test_compare_plots_raster_from_spike_times_and_says_untrained(tmp_path, caps
     assert main(["compare", "twocomp", "--backend", "numpy", "--samples", "4", "--t-samples", "0.01", "0.02",
                  "--plot", str(tmp_path), "--no-progress"]) == 0
     cap = capsys.readouterr()
-    assert "UNTRAINED weights" in cap.err and "columns:" in cap.out
+    assert "UNTRAINED weights" in cap.err and "columns:" in cap.out and "agreement      fraction" in cap.out
     _png(tmp_path / "compare-accuracy.png")
     _png(tmp_path / "compare-raster.png")
     # the raster's spikes are the run's spikes: per population they add up to the reported counts
@@ -385,9 +385,12 @@ def test_run_writes_figures_and_weights_and_compare_takes_them(tmp_path, capsys)
     assert main(["compare", "--run", str(out), "--backend", "numpy", "--samples", "6", "--t-samples", "0.01",
                  "--no-progress", "--json", str(js)]) == 0
     cap = capsys.readouterr()
-    assert f"trained weights of {out}" in cap.err
+    assert f"trained weights of {out}" in cap.err and "6 test samples of digits (the run's data set)" in cap.err
     rep = json.loads(js.read_text())
-    x, y = circuit.example_inputs(6, 0)
+    from neuromorph.data import load_dataset
+
+    data = load_dataset("digits", n_test=6, seed=cfg.seed)
+    x, y = data.x_test, data.y_test
     assert rep["rate_accuracy"] == pytest.approx(float(np.mean(circuit.predict_rate(weights, x) == y)))
 
     # the same weights with another β: an error naming the key, not silent nonsense
