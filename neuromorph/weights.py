@@ -93,6 +93,15 @@ def read_run(run_dir) -> RunWeights:
     """Trained weights and circuit settings of a results folder (``manifest.json`` + ``weights.npz``, or the
     trainer's weights in ``checkpoint.pkl`` for runs written before weights.npz existed)."""
     folder = Path(run_dir)
+    try:  # the runner's own reader (issue 13) checks digests and checkpoints; use it where it exists
+        from .runner import load_run
+    except ImportError:
+        load_run = None
+    if load_run is not None:
+        config, _circuit, trainer = load_run(folder)
+        return RunWeights(folder=folder, circuit=config.circuit, params=dict(config.params), weights=trainer.weights(),
+                          config_digest=config.digest(), seed=config.seed, source=f"{folder} (checkpoint)",
+                          train=dataclasses.asdict(config.train) if config.train is not None else None)
     manifest_path = folder / "manifest.json"
     if not manifest_path.is_file():
         raise ConfigError(f"{folder} is not a results folder (no manifest.json); give the folder `neuromorph run` wrote")
