@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from .errors import ConfigError, ShapeError, UnknownCircuitError
+from .errors import ConfigError, NeuromorphError, ShapeError, UnknownCircuitError
 from .phases import PhaseSchedule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,6 +37,8 @@ __all__ = [
     "register_circuit",
     "get_circuit",
     "circuit_names",
+    "circuit_label",
+    "circuit_descriptions",
     "make_params",
     "replace_params",
 ]
@@ -391,18 +393,230 @@ def _load_entry_points() -> None:
 
 
 def circuit_names() -> list[str]:
-    """Names of every registered circuit."""
+    """Names of every registered circuit (specs loaded from files or modules are not listed)."""
     _load_entry_points()
-    return sorted(_REGISTRY)
+    return sorted(k for k in _REGISTRY if not _is_spec(k))
+
+
+def circuit_descriptions() -> dict[str, str]:
+    """``{name: description}`` of every registered circuit, read without importing the circuits if possible.
+
+    Circuit modules import torch and Brian2 (seconds); ``neuromorph list`` should answer at once. So the
+    ``description = "..."`` line is read from the source (following ``from .x import Name`` re-exports and
+    base classes); only a circuit whose description is not a plain string literal is imported.
+    """
+    _load_entry_points()
+    out = {}
+    for name in circuit_names():
+        factory = _REGISTRY[name]
+        desc = None
+        if isinstance(factory, str):
+            module, _, attr = factory.partition(":")
+            try:
+                desc = _static_description(module, attr, 0)
+            except (OSError, SyntaxError, ValueError, ImportError):
+                desc = None
+        else:
+            desc = getattr(factory, "description", "")
+        if desc is None:
+            try:
+                desc = getattr(type(get_circuit(name)), "description", "")
+            except NeuromorphError as exc:
+                desc = f"(cannot load: {exc})"
+        out[name] = desc
+    return out
+
+
+def _module_file(modname: str):
+    """The source file of module ``modname`` (and whether it is a package), without importing any of it.
+
+    ``importlib.util.find_spec("a.b")`` would import package ``a``; only the top level is looked up here, the
+    rest is walked on disk.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    parts = modname.split(".")
+    spec = importlib.util.find_spec(parts[0])
+    if spec is None or not spec.origin:
+        return None, False
+    path = Path(spec.origin)
+    is_pkg = spec.submodule_search_locations is not None
+    for part in parts[1:]:
+        if not is_pkg:
+            return None, False
+        base = path.parent
+        if (base / part / "__init__.py").is_file():
+            path, is_pkg = base / part / "__init__.py", True
+        elif (base / f"{part}.py").is_file():
+            path, is_pkg = base / f"{part}.py", False
+        else:
+            return None, False
+    return (path, is_pkg) if path.suffix == ".py" else (None, False)
+
+
+def _static_description(modname: str, clsname: str, depth: int):
+    """The string literal assigned to ``description`` in class ``clsname`` of ``modname`` (None: not found)."""
+    import ast
+    import importlib.util
+
+    if depth > 6:
+        return None
+    path, is_pkg = _module_file(modname)
+    if path is None:
+        return None
+    package = modname if is_pkg else modname.rpartition(".")[0]
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ClassDef) and node.name == clsname:
+            for st in node.body:
+                targets = st.targets if isinstance(st, ast.Assign) else [st.target] if isinstance(st, ast.AnnAssign) else []
+                if any(isinstance(t, ast.Name) and t.id == "description" for t in targets):
+                    v = st.value
+                    return v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else None
+            for base in node.bases:  # inherited description
+                if isinstance(base, ast.Name) and base.id != "Circuit":
+                    found = _static_description(modname, base.id, depth + 1)
+                    if found is not None:
+                        return found
+            return "" if all(isinstance(b, ast.Name) and b.id == "Circuit" for b in node.bases) else None
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if (alias.asname or alias.name) == clsname:
+                    source = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else node.module
+                    return _static_description(source, alias.name, depth + 1)
+    return None
+
+
+def circuit_label(name: str) -> str:
+    """A folder-safe label for a circuit name: the class name of a ``file.py:Class`` spec, else the name.
+
+    Run folders are named after it (``results/<label>-seed0``), so a spec's slashes never become folders.
+    """
+    return name.rpartition(":")[2] if _is_spec(name) else name
+
+
+def _is_spec(name: str) -> bool:
+    """Whether ``name`` is a ``file.py:Class`` / ``module:Class`` spec rather than a registered name."""
+    return ":" in name
+
+
+def _load_spec(spec: str):
+    """The Circuit subclass named by ``path/to/file.py:ClassName``, ``path/to/package:ClassName`` or
+    ``module.path:ClassName``.
+
+    A file is imported under a module name derived from its absolute path (so two files called
+    ``circuit.py`` do not collide) and put into ``sys.modules`` first: dataclasses, pickle and
+    ``typing.get_type_hints`` look the module up there.
+    """
+    from pathlib import Path
+
+    target, _, attr = spec.rpartition(":")
+    if not target or not attr.isidentifier():
+        raise UnknownCircuitError(
+            f"circuit spec {spec!r} must be 'path/to/file.py:ClassName' or 'module.path:ClassName'"
+        )
+    is_file = target.endswith(".py") or "/" in target or "\\" in target
+    if is_file:
+        path = Path(target).expanduser()
+        if not path.exists():
+            raise UnknownCircuitError(
+                f"circuit file {str(path)!r} (from {spec!r}) does not exist; paths are relative to the current "
+                f"directory ({Path.cwd()})"
+            )
+        if path.is_dir() and not (path / "__init__.py").is_file():
+            raise UnknownCircuitError(
+                f"{str(path)!r} (from {spec!r}) is a folder without __init__.py; name the .py file that defines "
+                "the class (path/to/file.py:ClassName) or add an __init__.py exporting it"
+            )
+        module = _import_path(path.resolve())
+        where = f"file {str(path)!r}"
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            if exc.name and target.startswith(exc.name):
+                raise UnknownCircuitError(
+                    f"no module named {target!r} (from {spec!r}); put its folder on PYTHONPATH, install its "
+                    "package, or give a file path instead (path/to/file.py:ClassName)"
+                ) from exc
+            raise
+        where = f"module {target!r}"
+    if not hasattr(module, attr):
+        found = sorted(  # defined there, not imported (a subclass of an imported circuit is what users mean)
+            k
+            for k, v in vars(module).items()
+            if isinstance(v, type) and issubclass(v, Circuit) and v is not Circuit and v.__module__ == module.__name__
+        )
+        raise UnknownCircuitError(
+            f"{where} has no {attr!r}; Circuit subclasses defined there: {found or 'none'}"
+        )
+    cls = getattr(module, attr)
+    if not (isinstance(cls, type) and issubclass(cls, Circuit)):
+        what = "a class that does not derive from it" if isinstance(cls, type) else f"a {type(cls).__name__}"
+        raise UnknownCircuitError(
+            f"{attr!r} in {where} is not a subclass of neuromorph.Circuit ({what}); circuit classes derive "
+            "from neuromorph.Circuit"
+        )
+    if getattr(cls, "__abstractmethods__", None):
+        raise UnknownCircuitError(
+            f"circuit class {attr!r} in {where} does not implement {sorted(cls.__abstractmethods__)}"
+        )
+    return cls
+
+
+def _import_path(path):
+    """Import the file or package folder ``path`` (absolute) under a name derived from its path.
+
+    A file inside a package folder (one with ``__init__.py``) is imported as a submodule of that package, so
+    the relative imports of a circuit package (``from .params import ...``) work without installing it.
+    """
+    import hashlib
+    import importlib.util
+    import sys
+
+    package = path.is_dir()
+    folder = path if package else path.parent
+    if not package and path.name == "__init__.py":
+        return _import_path(folder)
+    if (folder.parent / "__init__.py").is_file() if package else (folder / "__init__.py").is_file():
+        parent = _import_path(folder.parent if package else folder)
+        return importlib.import_module(f"{parent.__name__}.{path.stem if not package else path.name}")
+    modname = f"neuromorph_user_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
+    if modname in sys.modules:
+        return sys.modules[modname]
+    init = path / "__init__.py" if package else path
+    mspec = importlib.util.spec_from_file_location(
+        modname, init, submodule_search_locations=[str(path)] if package else None
+    )
+    module = importlib.util.module_from_spec(mspec)
+    sys.modules[modname] = module
+    try:
+        mspec.loader.exec_module(module)
+    except SyntaxError as exc:
+        del sys.modules[modname]
+        raise UnknownCircuitError(f"circuit file {exc.filename!r} has a syntax error at line {exc.lineno}: {exc.msg}") from exc
+    except BaseException:
+        del sys.modules[modname]  # the user's own error: its traceback is the useful message
+        raise
+    return module
 
 
 def get_circuit(name: str, params=None, **overrides) -> Circuit:
-    """Instantiate the circuit registered as ``name`` with parameter overrides."""
+    """Instantiate the circuit ``name`` with parameter overrides.
+
+    ``name`` is a registered name (``neuromorph list``), or a circuit of your own without any packaging:
+    ``path/to/file.py:ClassName`` (relative to the current directory) or ``module.path:ClassName``.
+    """
     _load_entry_points()
+    if not isinstance(name, str) or not name:
+        raise UnknownCircuitError(f"a circuit name must be a non-empty string, got {name!r}")
+    if name not in _REGISTRY and _is_spec(name):
+        # not cached in _REGISTRY: a relative path means another file after a chdir (modules are cached)
+        return _load_spec(name)(params, **overrides)
     if name not in _REGISTRY:
         raise UnknownCircuitError(
-            f"unknown circuit {name!r}; registered circuits are {sorted(_REGISTRY)} "
-            "(see `neuromorph list`; register your own with neuromorph.register_circuit)"
+            f"unknown circuit {name!r}; registered circuits are {circuit_names()} "
+            "(see `neuromorph list`; your own: path/to/file.py:ClassName or module.path:ClassName)"
         )
     factory = _REGISTRY[name]
     if isinstance(factory, str):

@@ -13,7 +13,7 @@ import sys
 import time
 import warnings
 
-from .errors import ConfigError, CorruptFileError, NeuromorphError, interrupted_build
+from .errors import ConfigError, NeuromorphError, interrupted_build
 
 __all__ = ["main"]
 
@@ -22,6 +22,19 @@ def _quiet_warnings():
     # setuptools' distutils shim warns on every Brian2 import; it says nothing to a neuromorph user.
     warnings.filterwarnings("ignore", message=".*_get_vc_env is private.*")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # Brian2 warnings that neuromorph's own models trigger by design and a user cannot act on. Brian2 logs
+    # each under "brian2.<module>.<name>"; raising that one logger's level silences it without importing
+    # Brian2 here (`neuromorph list` stays fast). Warnings about the user's own circuits are kept.
+    import logging
+
+    for name in HARMLESS_BRIAN2_WARNINGS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+HARMLESS_BRIAN2_WARNINGS = (
+    # weight monitors record explicit synapse indices (standalone cannot count synapses before the run)
+    "brian2.monitors.statemonitor.cannot_check_statemonitor_indices",
+)
 
 
 def _positive(value, flag: str, *, allow_none: bool = True) -> None:
@@ -74,14 +87,12 @@ class _BuildDir:
 
 
 def cmd_list(args) -> int:
-    from .circuit import circuit_names, get_circuit
+    # reads the descriptions from source: no torch/Brian2 import, so it answers in well under a second
+    from .circuit import circuit_descriptions
 
-    for name in circuit_names():
-        try:
-            desc = type(get_circuit(name)).description
-        except NeuromorphError as exc:
-            desc = f"(cannot instantiate: {exc})"
+    for name, desc in circuit_descriptions().items():
         print(f"{name:20s} {desc}")
+    print("\nyour own circuit, without packaging: path/to/file.py:ClassName or module.path:ClassName, wherever a name goes")
     return 0
 
 
@@ -192,6 +203,7 @@ def cmd_verify(args) -> int:
             tolerance=args.tolerance,
             compile_only=args.compile_only,
             build_dir=build_dir,
+            progress=not args.no_progress,
         )
     if not args.build_dir:
         report.timings.pop("build_dir", None)  # removed: do not point at it
@@ -201,16 +213,20 @@ def cmd_verify(args) -> int:
 
         atomic_write_json(args.json, report.to_dict())  # strict JSON: a NaN error is written "NaN", not NaN
         print(f"wrote {args.json}")
+    if args.plot and not args.compile_only:
+        from .plots import verify_figures
+
+        for path in verify_figures(circuit, report, args.plot):
+            print(f"wrote {path}")
     return 0 if report.passed else 1
 
 
 def cmd_compare(args) -> int:
-    import numpy as np
-
     from .circuit import get_circuit
     from .compare import compare_rate_spiking
     from .config import parse_overrides
     from .data import load_dataset
+    from .weights import check_meta, load_weights, read_run
 
     _positive(args.samples, "--samples", allow_none=False)
     _positive_floats(args.t_samples, "--t-samples")
@@ -219,15 +235,41 @@ def cmd_compare(args) -> int:
     _seed(args.seed)
     _check_backend(args.backend, run=True)
     params = parse_overrides(args.set).get("params", {})
-    circuit = get_circuit(args.circuit, **params)
-    if args.weights:
-        weights = _load_weights(args.weights)
-        circuit.check_weights(weights)
+    circuit_name = args.circuit
+    if args.run:
+        if args.weights:
+            raise ConfigError("give either --run RUN_DIR (weights and parameters from the run) or --weights FILE, not both")
+        run = read_run(args.run)
+        if circuit_name not in (None, run.circuit):
+            raise ConfigError(f"{args.run} trained circuit {run.circuit!r}, not {circuit_name!r}; leave out the circuit name with --run")
+        if params:
+            raise ConfigError("--run takes the circuit parameters from the run; drop the --set params.* overrides")
+        circuit_name, params = run.circuit, run.params
+    if circuit_name is None:
+        raise ConfigError("name a circuit (neuromorph compare twocomp) or a results folder (--run RUN_DIR)")
+    circuit = get_circuit(circuit_name, **params)
+    if args.run:
+        weights, source = run.weights, f"trained weights of {run.folder} ({run.source})"
+    elif args.weights:
+        weights, meta = load_weights(args.weights)
+        check_meta(meta, circuit, args.weights)
+        source = f"weights from {args.weights}" + ("" if meta else " (a plain .npz: circuit and parameters not checked)")
     else:
         weights = circuit.initial_weights(args.seed)
+        source = (f"UNTRAINED weights (the circuit's initial weights, seed {args.seed}): accuracies are chance-level; "
+                  "give --run RUN_DIR or --weights FILE for a trained network")
+    circuit.check_weights(weights)
+    print(f"{circuit.name}: {source}", file=sys.stderr)
     if args.dataset:
         data = load_dataset(args.dataset, n_test=args.samples, seed=args.seed)
         x, y = data.x_test, data.y_test
+    elif args.run and run.train:
+        # the run's own test data, prepared as in training (same scale)
+        tr = run.train
+        data = load_dataset(tr.get("dataset"), root=tr.get("data_root") or None, n_test=args.samples, seed=run.seed,
+                            scale=tr.get("scale", "unit"))
+        x, y = data.x_test, data.y_test
+        print(f"{circuit.name}: {len(y)} test samples of {data.name} (the run's data set)", file=sys.stderr)
     else:
         x, y = circuit.example_inputs(args.samples, args.seed)
     report = compare_rate_spiking(
@@ -241,42 +283,43 @@ def cmd_compare(args) -> int:
         r_max=args.r_max,
         tau_syn=args.tau_syn,
         seed=args.seed,
+        progress=not args.no_progress,
     )
-    print(report.table())
+    report.meta["weights"] = source
+    print(report.table())  # ends with the explanation of its columns
     if args.json:
         from .io import atomic_write_json
 
         atomic_write_json(args.json, report.to_dict())  # strict JSON: a NaN error is written "NaN", not NaN
         print(f"wrote {args.json}")
+    if args.plot:
+        from .plots import compare_figures
+
+        for path in compare_figures(report, args.plot):
+            print(f"wrote {path}")
     return 0
 
 
-def _load_weights(path) -> dict:
-    """An .npz of weight matrices (arrays only: never unpickled); a missing or damaged file is one clear error."""
-    import zipfile
-    from pathlib import Path
-
-    import numpy as np
-
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"--weights {path}: no such file; give the .npz of trained weights (e.g. a run's weights.npz)")
-    try:
-        with np.load(p, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise ValueError("a single .npy array, not an .npz of named matrices")
-            return {k: f[k] for k in f.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise CorruptFileError(f"--weights {path} is empty, truncated or not an .npz of weight matrices ({exc})") from exc
+BENCH_COLUMNS = """\
+columns:
+  build (s)      one-off cost before the first step. cpp/cuda: Brian2 generating the code + compiling the binary.
+                 numpy/cython: none separately - code is generated (and, for cython, compiled) inside the first run.
+  first run (s)  the first simulation of the trials. numpy/cython: Network.run, code generation included; cython
+                 also compiles its extensions unless an earlier process left them in its on-disk cache.
+                 cpp/cuda: running the binary once (start-up and array I/O included). torch: first call (lazy init).
+  warm run (s)   the same trials again in the same process: cython's compiled code cached, the binary run again.
+  µs/step        warm run / integration steps: the cost of simulating, without the one-off build."""
 
 
 def cmd_bench(args) -> int:
-    """Seconds per integration step of a circuit's Brian2 model on each target, and of its torch reference."""
+    """Build and run times of a circuit's Brian2 model on each target, and of its torch reference, kept apart."""
     import torch
+    from brian2 import get_device
 
-    from .brian.devices import activate
+    from .brian.devices import activate, gpu_available, normalise_target
     from .brian.model import run_model
     from .io import atomic_write_json
+    from .progress import task
 
     _positive(args.samples, "--samples")
     _seed(args.seed)
@@ -287,26 +330,59 @@ def cmd_bench(args) -> int:
     n_trials = args.samples or 4 * circuit.schedule.trials_per_update
     data = circuit.example_data(n_trials, args.seed)
     steps = n_trials * circuit.schedule.trial_steps
+    progress = not args.no_progress
     rows = []
-    t0 = time.perf_counter()
-    circuit.simulate_reference(weights, data, dtype=torch.float64)
-    rows.append({"target": "torch-float64", "seconds": time.perf_counter() - t0, "us_per_step": 1e6 * (time.perf_counter() - t0) / steps})
+    runs = []
+    for i in range(2):
+        with task(f"bench {circuit.name} [torch-float64]: {'first' if i == 0 else 'warm'} run", enabled=progress):
+            t0 = time.perf_counter()
+            circuit.simulate_reference(weights, data, dtype=torch.float64)
+            runs.append(time.perf_counter() - t0)
+    rows.append({"target": "torch-float64", "build_s": None, "first_run_s": runs[0], "warm_run_s": runs[1]})
     for backend in args.backends:
-        activate(backend)
-        model = circuit.build_brian(weights, data)
-        model.record_states = False
-        t0 = time.perf_counter()
-        with _BuildDir(None) as build_dir:
-            _, timings = run_model(model, build_dir=build_dir)
-        timings.pop("build_dir", None)
-        total = time.perf_counter() - t0
-        rows.append({"target": backend, "seconds": total, "us_per_step": 1e6 * total / steps, **timings})
-    print(f"{circuit.name}: {n_trials} trials x {circuit.schedule.trial_steps} steps (build time included for compiled targets)")
-    print("| target | seconds | µs per step |\n|---|---|---|")
+        backend = normalise_target(backend)
+        label = f"bench {circuit.name} [{backend}]"
+        row = {"target": backend, "build_s": None, "first_run_s": None, "warm_run_s": None}
+        if backend in ("numpy", "cython"):
+            for key in ("first_run_s", "warm_run_s"):
+                activate(backend)  # a fresh network each time; cython's compiled code stays cached
+                model = circuit.build_brian(weights, data)
+                model.record_states = False
+                _, timings = run_model(model, label=f"{label} {key[:-6]} run" if progress else None)
+                row[key] = timings["run_s"]
+        else:
+            activate(backend)
+            model = circuit.build_brian(weights, data)
+            model.record_states = False
+            no_gpu = backend == "cuda" and not gpu_available()[0]
+            with _BuildDir(None) as build_dir:  # removed after the warm run
+                _, timings = run_model(model, build_dir=build_dir, compile_only=no_gpu, label=label if progress else None)
+                row["build_s"] = timings["setup_s"] + timings["build_s"]
+                if no_gpu:
+                    row["note"] = "compiled only: no GPU here"
+                else:
+                    row["first_run_s"] = timings["run_s"]
+                    row["binary_sim_s"] = timings.get("sim_s")
+                    with task(f"{label}: running the binary again", enabled=progress):
+                        t0 = time.perf_counter()
+                        get_device().run(directory=build_dir, with_output=False)
+                        row["warm_run_s"] = time.perf_counter() - t0
+        rows.append(row)
     for r in rows:
-        print(f"| {r['target']} | {r['seconds']:.2f} | {r['us_per_step']:.1f} |")
+        r["us_per_step"] = None if r["warm_run_s"] is None else 1e6 * r["warm_run_s"] / steps
+
+    def cell(v, fmt):
+        return "—" if v is None else format(v, fmt)
+
+    print(f"{circuit.name}: {n_trials} trials x {circuit.schedule.trial_steps} steps = {steps} integration steps")
+    print("| target | build (s) | first run (s) | warm run (s) | µs/step (warm) |\n|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['target']} | {cell(r['build_s'], '.2f')} | {cell(r['first_run_s'], '.3f')} | "
+              f"{cell(r['warm_run_s'], '.3f')} | {cell(r['us_per_step'], '.1f')} |" + (f" {r['note']}" if r.get("note") else ""))
+    print(BENCH_COLUMNS)
     if args.json:
-        atomic_write_json(args.json, {"circuit": circuit.name, "n_trials": n_trials, "steps": steps, "rows": rows})
+        atomic_write_json(args.json, {"circuit": circuit.name, "n_trials": n_trials, "steps": steps, "rows": rows,
+                                      "columns": BENCH_COLUMNS})
     return 0
 
 
@@ -343,6 +419,9 @@ def cmd_deploy(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neuromorph", description="Brian2 + torch learning circuits: run, verify, compare")
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"neuromorph {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="registered circuits").set_defaults(func=cmd_list)
@@ -387,11 +466,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--compile-only", action="store_true", help="standalone targets: build, do not run")
     s.add_argument("--build-dir", help="standalone build directory (default: a temporary one)")
     s.add_argument("--set", action="append", default=[], metavar="params.KEY=VALUE")
+    s.add_argument("--no-progress", action="store_true", help="no step-by-step progress on stderr")
+    s.add_argument("--plot", metavar="DIR", help="write figures here: phase timeline (Brian2 over torch), errors per phase/update")
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("compare", help="rate model vs spiking twin: accuracy, state error, spike counts")
-    s.add_argument("circuit")
-    s.add_argument("--weights", help=".npz of trained weights (default: the circuit's initial weights)")
+    s.add_argument("circuit", nargs="?", help="circuit name or spec (optional with --run)")
+    s.add_argument("--run", metavar="RUN_DIR", help="a results folder: its trained weights and circuit parameters")
+    s.add_argument("--weights", help=".npz of trained weights (default: the circuit's initial, untrained weights)")
+    s.add_argument("--plot", metavar="DIR", help="write figures here: accuracy vs simulated time, spike raster")
+    s.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     s.add_argument("--dataset", help="test samples from this data set (default: the circuit's example data)")
     s.add_argument("--samples", type=int, default=100)
     s.add_argument("--t-samples", type=float, nargs="+", default=[0.05, 0.1, 0.2], help="simulated seconds per sample")
@@ -409,13 +493,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--set", action="append", default=[], metavar="params.KEY=VALUE")
     s.set_defaults(func=cmd_equations)
 
-    s = sub.add_parser("bench", help="seconds per step of a circuit on Brian2 targets and torch")
+    s = sub.add_parser("bench", help="build and run times of a circuit on Brian2 targets and torch, kept apart")
     s.add_argument("circuit")
     s.add_argument("--backends", nargs="+", default=["numpy", "cpp"])
     s.add_argument("--samples", type=int, default=None)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json")
     s.add_argument("--set", action="append", default=[], metavar="params.KEY=VALUE")
+    s.add_argument("--no-progress", action="store_true", help="no step-by-step progress on stderr")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("deploy", help="quantise, fixed-point emulate, lint, price and NIR-export a trained run's spiking twin")

@@ -35,10 +35,21 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, ShapeError
-from .io import atomic_write_text
+from .io import atomic_write_text, json_safe
 from .spiking import DEFAULT_R_MAX, DEFAULT_TAU_SYN, ENCODINGS, SpikeEncoder, run_spiking
 
-__all__ = ["CompareRow", "CompareReport", "compare_rate_spiking"]
+__all__ = ["CompareRow", "CompareReport", "compare_rate_spiking", "COLUMNS"]
+
+COLUMNS = """\
+columns:
+  t_sample       simulated time per sample (each sample: a fresh trial of that length, state reset at its start)
+  spiking acc    fraction of samples the spiking twin labels correctly (argmax of the output's spike count, or of
+                 its graded readout, over the readout window); rate acc: the rate model on the same samples
+  agreement      fraction of samples where twin and rate model give the same label
+  err ρ <pop>    mean |rate-model rate − spike count/(r_max·window)| of that population (normalised rates, 0..1)
+  spikes/inf, SynOps/inf   spikes, and synaptic events (spikes × fan-out), per sample; rate MACs/inf: the rate
+                 model's multiply-accumulates per sample (every synapse, every step)
+  sim (s)        wall time of the spiking run (standalone targets: build + run)"""
 
 
 @dataclass
@@ -74,8 +85,8 @@ class CompareReport:
     rows: list[CompareRow] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def table(self) -> str:
-        """Markdown table, one row per t_sample."""
+    def table(self, explain: bool = True) -> str:
+        """Markdown table, one row per t_sample; with ``explain`` followed by what each column means."""
         pops = list(dict.fromkeys(k for r in self.rows for k in r.state_error))
         graded = any(r.readout_error is not None for r in self.rows)
         head = (
@@ -102,6 +113,8 @@ class CompareReport:
                 + [f"{r.spikes_per_inference:,.1f}", f"{r.synops_per_inference:,.0f}", macs, f"{r.sim_s:.1f}"]
             )
             lines.append("| " + " | ".join(cells) + " |")
+        if explain:
+            lines += ["", COLUMNS]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -109,7 +122,7 @@ class CompareReport:
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         """The report as JSON; with ``path`` also written atomically (temporary file + os.replace)."""
-        text = json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n"
+        text = json.dumps(json_safe(self.to_dict()), indent=2, default=_json_default, allow_nan=False) + "\n"
         if path is not None:
             atomic_write_text(path, text)
         return text
@@ -152,7 +165,8 @@ def compare_rate_spiking(
     ``readout_fraction`` overrides the circuit's readout window (the last fraction of each trial whose spikes
     are counted). ``build_root``: where standalone builds go (one sub-directory per duration, removed when the
     next duration re-activates the device, so only the last one stays; temporary directories otherwise).
-    ``progress(message)`` is called before each duration. ``build_options``: extra keyword arguments for
+    ``progress(message)`` is called before each duration; ``progress=True`` reports every spiking run with its
+    duration on stderr instead (:func:`neuromorph.progress.task`). ``build_options``: extra keyword arguments for
     ``circuit.build_spiking_brian`` (recorded in ``meta``).
 
     ``prefix=True``: build and run once, at the longest t_sample, and read every t_sample off the first
@@ -160,9 +174,27 @@ def compare_rate_spiking(
     deterministic encoders (regular, LIF), statistically equivalent for Poisson, one build instead of one per
     duration. Every row's ``sim_s`` is then that one run's time (also in ``meta["prefix_run"]``).
     """
+    from .brian.state import preserved_brian_state
+
+    # the caller's Brian2 device, preferences and numpy random state come back afterwards
+    with preserved_brian_state():
+        return _compare(circuit, weights, x, y, t_samples=t_samples, encoding=encoding, target=target, r_max=r_max,
+                        tau_syn=tau_syn, seed=seed, readout_fraction=readout_fraction, build_root=build_root,
+                        progress=progress, build_options=build_options, prefix=prefix)
+
+
+def _raster(sm, res, t_sample) -> dict:
+    """What :func:`neuromorph.plots.spike_raster` needs from a run (kept on the report, not in its JSON)."""
+    return {"spikes": dict(res.spike_trains), "n_neurons": {k: len(G) for k, G in sm.populations.items()},
+            "dt": sm.dt, "trial_steps": sm.trial_steps, "t_sample": t_sample}
+
+
+def _compare(circuit, weights, x, y, *, t_samples, encoding, target, r_max, tau_syn, seed, readout_fraction, build_root,
+             progress, build_options, prefix) -> CompareReport:
     import brian2
 
     from .brian.devices import activate
+    from .progress import task
 
     if isinstance(encoding, SpikeEncoder):
         encoding_desc = ", ".join(f"{k}={v}" for k, v in encoding.describe().items() if k != "encoding")
@@ -182,6 +214,10 @@ def compare_rate_spiking(
     if not t_samples or any(t <= 0 for t in t_samples):
         raise ConfigError(f"t_samples must be positive durations in seconds, got {t_samples}")
     y = y.astype(np.int64)
+    # True/False: neuromorph.progress lines on stderr or none; a callable gets the messages (older API)
+    show = progress is True
+    if isinstance(progress, bool):
+        progress = None
     np.random.seed(seed)
     t0 = time.perf_counter()
     rate_pred = np.asarray(circuit.predict_rate(weights, x))
@@ -248,8 +284,10 @@ def compare_rate_spiking(
             progress(f"t_sample={t_max:g} s: building the spiking twin ({target}); shorter times read off its prefixes")
         sm, build_dir = build(t_max)
         t1 = time.perf_counter()
-        res = run_spiking(sm, build_dir=build_dir, seed=seed, prefixes=t_samples)
+        with task(f"compare {report.circuit} [{target}]: spiking twin, {len(x)} samples x {t_max:g} s", enabled=show):
+            res = run_spiking(sm, build_dir=build_dir, seed=seed, prefixes=t_samples)
         sim_s = time.perf_counter() - t1
+        report.raster = _raster(sm, res, t_max)
         report.meta["prefix_run"] = {"t_sample": t_max, "sim_s": sim_s}
         report.rows = [row(t, sm, res.prefixes[t], sim_s) for t in t_samples]
         return report
@@ -258,6 +296,10 @@ def compare_rate_spiking(
             progress(f"t_sample={t_sample:g} s: building the spiking twin ({target})")
         sm, build_dir = build(t_sample)
         t1 = time.perf_counter()
-        res = run_spiking(sm, build_dir=build_dir, seed=seed)
+        with task(f"compare {report.circuit} [{target}]: spiking twin, {len(x)} samples x {t_sample:g} s "
+                  f"({t_samples.index(t_sample) + 1}/{len(t_samples)})", enabled=show):
+            res = run_spiking(sm, build_dir=build_dir, seed=seed)
         report.rows.append(row(t_sample, sm, res, time.perf_counter() - t1))
+        if t_sample == max(t_samples):
+            report.raster = _raster(sm, res, t_sample)
     return report

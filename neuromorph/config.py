@@ -95,7 +95,9 @@ class RunConfig:
 
     @property
     def run_name(self) -> str:
-        return self.name or f"{self.circuit}-seed{self.seed}"
+        from .circuit import circuit_label  # a file.py:Class spec must not turn into sub-folders
+
+        return self.name or f"{circuit_label(self.circuit)}-seed{self.seed}"
 
     def to_dict(self) -> dict:
         d = {"circuit": self.circuit, "seed": self.seed, "name": self.name, "params": dict(self.params)}

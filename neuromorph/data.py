@@ -439,8 +439,8 @@ def _load_idx_dataset(key, root, download, n_train, n_test, seed, scale) -> Data
 
     fixes = [
         f"put the four idx files in {root / _TORCHVISION_CLASS[key] / 'raw'} (or directly in {root})",
-        f"set {DATA_ENV_VAR} (or pass root=...) to a directory that holds them",
-        "pass download=True on a machine with internet access",
+        f"set `train.data_root` in the run config (or {DATA_ENV_VAR}; root=... in Python) to a directory that holds them",
+        "set `train.download = true` in the run config (download=True in Python) on a machine with internet access",
     ]
     if key == "fashion_mnist":
         fixes.append(f"on Debian/Ubuntu, `apt-get install dataset-fashion-mnist` "
@@ -523,9 +523,9 @@ def _load_cifar(key, root, download, n_train, n_test, seed, scale) -> Dataset:
     raise DataUnavailableError(
         f"Dataset {key!r} ({_PRETTY[key]}) not found. Searched: {', '.join(map(str, searched))}. "
         f"Needed: {', '.join(train_files + test_files)} (python-pickle version). Fixes: extract the "
-        f"python version of {_PRETTY[key]} into {root} (giving {root / folder}); or set {DATA_ENV_VAR} "
-        f"(or pass root=...) to a directory that holds it; or pass download=True on a machine with "
-        f"internet access.")
+        f"python version of {_PRETTY[key]} into {root} (giving {root / folder}); or set `train.data_root` in the "
+        f"run config (or {DATA_ENV_VAR}; root=... in Python) to a directory that holds it; or set "
+        f"`train.download = true` in the run config (download=True in Python) on a machine with internet access.")
 
 
 # ------------------------------------------------------------------------------ sklearn / synthetic

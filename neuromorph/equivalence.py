@@ -29,7 +29,7 @@ from .brian.devices import activate, normalise_target
 from .brian.model import run_model
 from .circuit import Circuit, Trace
 from .errors import ShapeError
-from .io import atomic_write_text
+from .io import atomic_write_json
 
 __all__ = ["VariableError", "EquivalenceReport", "compare_traces", "verify", "DEFAULT_TOLERANCE"]
 
@@ -92,7 +92,8 @@ class EquivalenceReport:
         }
 
     def write_json(self, path) -> None:
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2))
+        """Strict JSON, atomically: a NaN error is written "NaN" (a string), never a bare NaN."""
+        atomic_write_json(path, self.to_dict())
 
     def table(self) -> str:
         head = f"{self.circuit} on {self.backend}: {self.n_trials} trials, {self.n_updates} weight updates, tolerance {self.tolerance:g} (relative)"
@@ -107,6 +108,11 @@ class EquivalenceReport:
             ok = "yes" if v.max_rel <= self.tolerance else "NO"
             rows.append(f"| {v.name} | {v.kind} | {v.compared} | {v.max_abs:.3e} | {v.max_rel:.3e} | {v.worst_at} | {ok} |")
         rows.append(f"PASSED (max rel error {self.max_rel_error:.3e})" if self.passed else f"FAILED (max rel error {self.max_rel_error:.3e})")
+        rows.append(
+            "columns: compared = entries checked (states at the last step of every phase of every trial, matrices "
+            "after every update); max abs error = max |Brian2 − torch|; max rel error = that / max |torch| of the "
+            "variable; worst at = where the max abs error occurs; ok = max rel error <= tolerance"
+        )
         return "\n".join(rows)
 
 
@@ -200,12 +206,28 @@ def verify(
     tolerance: float = DEFAULT_TOLERANCE,
     compile_only: bool = False,
     build_dir=None,
+    progress: bool = False,
 ) -> EquivalenceReport:
     """Run ``circuit`` on Brian2 ``backend`` and in torch float64 on the same trials; compare.
 
     ``n_trials`` defaults to three update windows (so at least 3 weight updates). With ``compile_only``
     (standalone targets) the Brian2 side is only built - how CUDA code is checked without a GPU.
+
+    The caller's Brian2 state (active device, preferences, ``defaultclock.dt``, numpy's random state) is
+    restored afterwards (:func:`neuromorph.brian.state.preserved_brian_state`). ``progress``: report each
+    step (torch reference, code generation, compile, run) with its duration on stderr.
     """
+    from .brian.state import preserved_brian_state
+
+    with preserved_brian_state():
+        return _verify(circuit, backend, n_trials=n_trials, seed=seed, tolerance=tolerance,
+                       compile_only=compile_only, build_dir=build_dir, progress=progress)
+
+
+def _verify(circuit, backend, *, n_trials, seed, tolerance, compile_only, build_dir, progress) -> EquivalenceReport:
+    from .progress import task
+
+    label = f"verify {circuit.name} [{normalise_target(backend)}]"
     backend = normalise_target(backend)
     sch = circuit.schedule
     if n_trials is None:
@@ -223,15 +245,19 @@ def verify(
         environment=environment(),
     )
     if not compile_only:
-        t0 = time.perf_counter()
-        reference = circuit.simulate_reference(weights, data, dtype=torch.float64)
-        report.timings["torch_s"] = time.perf_counter() - t0
+        with task(f"{label}: torch float64 reference, {n_trials} trials", enabled=progress):
+            t0 = time.perf_counter()
+            reference = circuit.simulate_reference(weights, data, dtype=torch.float64)
+            report.timings["torch_s"] = time.perf_counter() - t0
     activate(backend)
     t0 = time.perf_counter()
-    model = circuit.build_brian(weights, data)
-    trace, timings = run_model(model, build_dir=build_dir, compile_only=compile_only)
+    with task(f"{label}: building the Brian2 model", enabled=progress):
+        model = circuit.build_brian(weights, data)
+    trace, timings = run_model(model, build_dir=build_dir, compile_only=compile_only, label=label if progress else None)
     report.timings.update(timings)
     report.timings["brian_total_s"] = time.perf_counter() - t0
     if not compile_only:
         report.variables = compare_traces(circuit, trace, reference)
+        # kept for figures (neuromorph.plots.verify_figures); not part of the JSON report
+        report.traces = (trace, reference)
     return report

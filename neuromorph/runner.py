@@ -68,7 +68,7 @@ LEGACY_CHECKPOINT = "checkpoint.pkl"
 LOCK_NAME = ".neuromorph.lock"
 # Files neuromorph writes into a results folder; anything else there is the user's and is never touched.
 OWN_FILES = ("manifest.json", "metrics.jsonl", CHECKPOINT, LEGACY_CHECKPOINT, "report.md", "compare.json", "compare.md",
-             "verify-*.json", "figures", LOCK_NAME)
+             "verify-*.json", "weights.npz", "figures", LOCK_NAME)
 # |w| above this is "exploding": the circuits' weights are O(1)-O(100) for inputs in [0, 1] or [-1, 1].
 WEIGHT_LIMIT = 1e8
 # Seconds between the cheap weight checks inside an epoch (through the trainer's progress callback).
@@ -98,9 +98,9 @@ def git_commit() -> str | None:
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
+    from .progress import progress_bar  # tqdm on a terminal, a plain line every few seconds in a log
 
-    return tqdm(total=total, desc=desc, unit="sample", disable=not enabled, leave=False, dynamic_ncols=True)
+    return progress_bar(total, desc, unit="sample", enabled=enabled)
 
 
 def _accuracy(pred, y) -> float:
@@ -573,6 +573,9 @@ def _execute(circuit, config, data, out, manifest, manifest_path, t_start, *, in
                              build_dir=build_dir)
             rep.timings.pop("build_dir", None)
             atomic_write_json(out / f"verify-{rep.backend}.json", rep.to_dict())  # strict JSON even if an error is NaN
+            from .plots import verify_figures  # timeline (Brian2 over torch) and errors per phase/update
+
+            verify_figures(vcirc, rep, out / "figures")
             log(rep.table())
             results[rep.backend] = {"passed": rep.passed, "max_rel_error": rep.max_rel_error, "seconds": rep.timings.get("brian_total_s")}
         manifest["verify"] = results
@@ -604,6 +607,9 @@ def _execute(circuit, config, data, out, manifest, manifest_path, t_start, *, in
             seed=config.seed,
         )
         atomic_write_json(out / "compare.json", rep.to_dict())
+        from .plots import compare_figures  # accuracy vs simulated time, spike raster
+
+        compare_figures(rep, out / "figures")
         atomic_write_text(out / "compare.md", rep.table() + "\n")
         log(rep.table())
         manifest["timings"]["compare_s"] = time.perf_counter() - t0
@@ -775,6 +781,9 @@ def _train(circuit, config: RunConfig, data, out: Path, *, info, progress, log, 
     manifest["timings"]["train_s"] = float(sum(r.get("train_seconds", 0.0) for r in rows))
     if rows:
         manifest["final"] = {"epoch": rows[-1]["epoch"], "test_acc": rows[-1]["test_acc"], "train_acc": rows[-1]["train_acc"]}
+    from .weights import save_weights  # weights.npz: trained weights + circuit, params, config digest (compare --run)
+
+    save_weights(out / "weights.npz", trainer.weights(), circuit, config_digest=config.digest())
     return trainer
 
 
@@ -847,8 +856,6 @@ def load_run(run_dir):
 
 def _figures(circuit, trainer, data, out: Path, log) -> None:
     """Learning curves and a phase timeline of one training sample's compartments."""
-    import json
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -889,7 +896,9 @@ def _figures(circuit, trainer, data, out: Path, log) -> None:
     except NotImplementedError as exc:
         log(f"no phase timeline: {exc}")
         return
-    _phase_timeline(circuit, trace, figdir / "phase_timeline.png")
+    from .plots import phase_timeline
+
+    phase_timeline(circuit, trace, figdir / "phase_timeline.png", title=f"{circuit.name}: trained network, samples of the first update window through the phases")
     _ = _write  # written through _savefig
 
 

@@ -714,6 +714,8 @@ class SpikingResult:
     timings: dict[str, Any] = field(default_factory=dict)
     readout: np.ndarray | None = None  # readout_var's mean over the readout window, (n_trials, n_out)
     prefixes: dict[float, SpikingResult] = field(default_factory=dict)
+    # every spike of the run: population -> (neuron indices, time steps from the run's start), for rasters
+    spike_trains: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def state_errors(self, reference: Mapping[str, np.ndarray]) -> dict[str, float]:
         """Mean |rate − spike-estimated rate| per population present in both."""
@@ -812,6 +814,7 @@ def run_spiking(sm: SpikingModel, *, build_dir: str | os.PathLike | None = None,
         shutil.rmtree(directory, ignore_errors=True)
     result = _summarise(sm, spikes, samples, T, sm.t_sample)
     result.timings = timings
+    result.spike_trains = spikes
     result.prefixes = {t: _summarise(sm, spikes, samples, h, t) for t, h in horizons.items()}
     return result
 

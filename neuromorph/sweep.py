@@ -137,7 +137,9 @@ def _label(value) -> str:
 def expand(config: RunConfig, seeds: Sequence[int], grid: Sequence[tuple[str, list]] = ()) -> list[RunConfig]:
     """One config per (grid point, seed). Each is re-validated, and named ``<base>[-key=value...]-seed<N>`` so
     it gets its own results folder."""
-    base = config.name or config.circuit
+    from .circuit import circuit_label
+
+    base = config.name or circuit_label(config.circuit)
     raw = config.to_dict()
     out = []
     keys = [k for k, _ in grid]

@@ -118,34 +118,61 @@ def _collect(model: BrianModel, mons) -> Trace:
     return trace
 
 
-def run_model(model: BrianModel, *, build_dir: str | os.PathLike | None = None, compile_only: bool = False) -> tuple[Trace, dict]:
+def run_model(model: BrianModel, *, build_dir: str | os.PathLike | None = None, compile_only: bool = False,
+              label: str | None = None) -> tuple[Trace, dict]:
     """Run every trial of ``model`` on the active Brian2 device in one ``run``.
 
-    Returns the trace and timings (``build_s``, ``run_s``). With ``compile_only`` (standalone targets) the
-    binary is built but not run, and the trace is empty: how CUDA code is checked on a machine without GPU.
+    Returns the trace and timings in seconds. Runtime targets (numpy, cython): ``run_s``, the ``Network.run``
+    call - code generation, the Cython compile on first use of a code object, and the simulation. Standalone
+    targets (cpp, cuda) separate the one-off cost from the simulation: ``setup_s`` (Brian2 generating the
+    code objects), ``build_s`` (writing the project and compiling it), ``run_s`` (running the binary,
+    reading and writing its arrays included), ``sim_s`` (the binary's own time in its simulation loop, as it
+    reports it) and ``build_and_run_s`` = ``build_s + run_s``.
+
+    With ``compile_only`` (standalone targets) the binary is built but not run, and the trace is empty: how
+    CUDA code is checked on a machine without GPU. ``label``: report each step on stderr under this name
+    (:func:`neuromorph.progress.task`).
     """
     from brian2 import Network, get_device, second
-
-    mons = _add_monitors(model)
-    net = Network(*model.objects, *mons.values())
     from brian2.devices.device import RuntimeDevice
 
+    from ..progress import _fmt_s, task
+
+    quiet = label is None
+    mons = _add_monitors(model)
+    net = Network(*model.objects, *mons.values())
     device = get_device()
     # Every Brian2 device has a build() (a no-op in runtime mode), so test the device class instead.
     standalone = not isinstance(device, RuntimeDevice)
-    t0 = time.perf_counter()
-    net.run(model.n_steps * model.dt * second, namespace=model.namespace)
     timings = {}
-    if standalone:
-        directory = str(build_dir) if build_dir else tempfile.mkdtemp(prefix="neuromorph-build-")
+    steps = f"{model.n_trials} trials x {model.schedule.trial_steps} steps"
+    if not standalone:
+        with task(f"{label}: Brian2 run, {steps} (code generation included)", enabled=not quiet):
+            t0 = time.perf_counter()
+            net.run(model.n_steps * model.dt * second, namespace=model.namespace)
+            timings["run_s"] = time.perf_counter() - t0
+        return _collect(model, mons), timings
+    with task(f"{label}: generating code", enabled=not quiet):
+        t0 = time.perf_counter()
+        net.run(model.n_steps * model.dt * second, namespace=model.namespace)
+        timings["setup_s"] = time.perf_counter() - t0
+    directory = str(build_dir) if build_dir else tempfile.mkdtemp(prefix="neuromorph-build-")
+    timings["build_dir"] = directory
+    with task(f"{label}: compiling the binary in {directory}", enabled=not quiet):
         t1 = time.perf_counter()
-        device.build(directory=directory, compile=True, run=not compile_only, with_output=False)
-        timings["build_and_run_s"] = time.perf_counter() - t1
-        timings["build_dir"] = directory
-        if compile_only:
-            return Trace(), timings
-    else:
-        timings["run_s"] = time.perf_counter() - t0
+        device.build(directory=directory, compile=True, run=False, with_output=False)
+        timings["build_s"] = time.perf_counter() - t1
+    if compile_only:
+        return Trace(), timings
+    with task(f"{label}: running the binary, {steps}", enabled=not quiet) as info:
+        t2 = time.perf_counter()
+        device.run(directory=directory, with_output=False)
+        timings["run_s"] = time.perf_counter() - t2
+        sim = getattr(device, "_last_run_time", None)  # written by the binary (last_run_info.txt)
+        if sim is not None:
+            timings["sim_s"] = float(sim)
+            info["note"] = f"{_fmt_s(float(sim))} in the simulation loop"
+    timings["build_and_run_s"] = timings["build_s"] + timings["run_s"]
     return _collect(model, mons), timings
 
 
