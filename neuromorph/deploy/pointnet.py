@@ -109,11 +109,22 @@ class PointNet:
         return int(round(self.t_sample / self.dt))
 
 
-def _sym(code: str):
+def _sym(code: str, namespace: dict | None = None):
+    """``code`` as a sympy expression with the numbers bound in ``namespace`` put in (equations are symbolic:
+    ``g_A*(v_A - u)`` with ``g_A`` in the group's namespace) and units stripped (SI values)."""
     import sympy
     from brian2.parsing.sympytools import str_to_sympy
 
     expr = str_to_sympy(code)
+    values = {}
+    for sym in expr.free_symbols:
+        v = (namespace or {}).get(str(sym))
+        if v is not None and not callable(v):
+            try:
+                values[sym] = float(np.asarray(v))
+            except (TypeError, ValueError):
+                pass
+    expr = expr.subs(values)
     return expr.subs(sympy.Symbol("second", real=True), 1).subs(sympy.Symbol("second"), 1)
 
 
@@ -153,6 +164,7 @@ def extract(circuit, weights, x: np.ndarray, *, t_sample: float, r_max: float, t
     for name, G in sm.populations.items():
         enc = sm.encoders.get(name)
         eqs = {eq.varname: eq for eq in G.equations.ordered}
+        ns = {**sm.brian.namespace, **(G.namespace or {})}  # the values the symbolic equations are bound to
         spiking = "spike" in getattr(G, "events", {})
         kind = "spiking" if spiking else "graded"
         pop = PointPopulation(name=name, n=len(G), kind=kind, encoding=getattr(enc, "encoding", None),
@@ -175,7 +187,7 @@ def extract(circuit, weights, x: np.ndarray, *, t_sample: float, r_max: float, t
         traces = sorted({p.target for p in incoming[name]})
         taus = {}
         for tr in traces:
-            e = _sym(eqs[tr].expr.code)
+            e = _sym(eqs[tr].expr.code, ns)
             taus[tr] = float(-1.0 / sympy.diff(e, sympy.Symbol(tr, real=True)))
         if len(set(np.round(list(taus.values()), 12))) != 1:
             pop.exportable, pop.reason = False, f"traces with different τ_syn {taus} (NIR CubaLIF has one)"
@@ -185,13 +197,13 @@ def extract(circuit, weights, x: np.ndarray, *, t_sample: float, r_max: float, t
             pop.exportable, pop.reason = False, "no rate variable 'rho' in its equations"
             continue
         # ρ as a function of state: substitute subexpressions (other than ρ itself) until none is left.
-        rho = _sym(eqs["rho"].expr.code)
+        rho = _sym(eqs["rho"].expr.code, ns)
         subs = {v: e for v, e in eqs.items() if e.type == "subexpression" and v != "rho"}
         for _ in range(10):
             names = {str(s) for s in rho.free_symbols} & set(subs)
             if not names:
                 break
-            rho = rho.subs({sympy.Symbol(v, real=True): _sym(subs[v].expr.code) for v in names})
+            rho = rho.subs({sympy.Symbol(v, real=True): _sym(subs[v].expr.code, ns) for v in names})
         cl = _clip_args(rho)
         state = [v for v, e in eqs.items() if e.type == "differential equation" and v not in traces and v not in ENCODER_VARS]
         if cl is None or str(cl[0]) not in state:
@@ -199,7 +211,7 @@ def extract(circuit, weights, x: np.ndarray, *, t_sample: float, r_max: float, t
             continue
         u = sympy.Symbol(str(cl[0]), real=True)
         pop.clip = (cl[1], cl[2])
-        F = _sym(eqs[str(u)].expr.code).subs(sympy.Symbol("rho", real=True), u)
+        F = _sym(eqs[str(u)].expr.code, ns).subs(sympy.Symbol("rho", real=True), u)
         syms = [u] + [sympy.Symbol(t, real=True) for t in traces]
         zero = {s: 0 for s in syms}
         a = sympy.diff(F, u)
@@ -214,7 +226,7 @@ def extract(circuit, weights, x: np.ndarray, *, t_sample: float, r_max: float, t
         pop.gains = {t: float(sympy.diff(F, sympy.Symbol(t, real=True))) / -a for t in traces}
         pop.bias = float(F.subs(zero)) / -a
         pop.n_compartments = len({round(g, 12) for g in pop.gains.values()}) if len(traces) > 1 else 1
-        if "rho" in {str(s) for s in _sym(eqs[str(u)].expr.code).free_symbols}:
+        if "rho" in {str(s) for s in _sym(eqs[str(u)].expr.code, ns).free_symbols}:
             pop.approximations.append("the ρ self term of du/dt is read as u (exact while ρ is not clipped)")
         pop.approximations.append(
             f"soma time constant τ_u = {pop.tau_u * 1e3:.3g} ms dropped (u taken quasi-static; τ_syn = {pop.tau_syn * 1e3:g} ms)")
