@@ -392,6 +392,40 @@ def test_registry_and_verification_instances():
     assert np.all(np.abs(signs) == 1.0) and signs[0] == signs[1] == signs[2] and signs[3] == signs[4] == signs[5]
 
 
+def test_verification_circuit_overrides_on_small_instance():
+    """`neuromorph verify corinfomax --set params.K=V`: the small instance with K=V on top, not the full network."""
+    small = get_circuit("corinfomax").verification_circuit(t_free=7, weight_decay=True)
+    assert small.params.sizes == (12, 8, 4) and small.params.t_free == 7 and small.params.weight_decay
+    assert small.params.lam == 0.99 and small.params.batch == 3
+    deep = get_circuit("corinfomax-sparse").verification_circuit(sizes=[12, 8, 6, 4], lateral_update="DO")
+    assert deep.params.variant == "sparse" and deep.params.lateral_update == "DO"
+    assert deep.params.sizes == (12, 8, 6, 4) and len(deep.params.lr_ff) == 3 and len(deep.params.lr_fb) == 2
+    dense = get_circuit("corinfomax-sparse").verification_circuit(variant="dense")
+    assert type(dense) is CorInfoMaxSparse and dense.params.variant == "dense"
+    with pytest.raises(ConfigError, match="t_fre"):
+        get_circuit("corinfomax").verification_circuit(t_fre=3)
+    assert get_circuit("corinfomax").trainer_options()["kernel"] == "auto"
+    with pytest.raises(ConfigError, match="kernal"):
+        get_circuit("corinfomax", sizes=[12, 8, 4], lr_ff=[0.1, 0.1]).make_trainer(12, 4, 0, kernal="cpp")
+
+
+def test_reference_and_trainer_import_no_brian2():
+    """The torch reference (and the fast trainer) are independent of the Brian2 builder: importing them in a
+    fresh interpreter loads neither brian2 nor brian_model / equations."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, circuits.corinfomax.reference, circuits.corinfomax.trainer\n"
+        "bad = [m for m in sys.modules if m == 'brian2' or m.startswith('brian2.')\n"
+        "       or m in ('circuits.corinfomax.brian_model', 'circuits.corinfomax.equations')]\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 def test_unknown_variant():
     for make in (lambda: CorInfoMax(variant="bogus"), lambda: get_circuit("corinfomax", variant="bogus"),
                  lambda: verification_instance("bogus")):

@@ -3,8 +3,8 @@
 The package at ``--commit`` (default 73f9c1f, before the issue-9 file split) is written from ``git show`` into
 a temporary directory as the package ``old_corinfomax``; each configuration is trained for two epochs on a
 seeded synthetic data set by the old code and by the working tree's, each in its own process (both compile a
-C++ kernel under the same torch extension name), and the final weights, the predictions and (dense) the
-spiking twin's spike counts are compared for exact equality.
+C++ kernel registering the same torch op), and the final weights, the predictions and the spiking twin's spike
+counts and predictions are compared for exact equality.
 
     PYTHONPATH=$PWD python experiments/corinfomax/check_unchanged.py [--commit 73f9c1f] [--quick]
 """
@@ -95,12 +95,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer configurations (float64 only)")
     ap.add_argument("--worker", nargs=3, metavar=("IMPL", "CFG", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.worker:
-        impl, cfg, out = args.worker
-        if cfg == "twin":
-            run_twin(impl, out)
-        else:
-            run_one(impl, json.loads(cfg), out)
+    if args.worker:  # one process per implementation runs every configuration (torch starts once)
+        impl, cfgs, outdir = args.worker
+        for i, cfg in enumerate(json.loads(cfgs)):
+            out = str(Path(outdir, f"{impl}_{i}.npz"))
+            run_twin(impl, out) if cfg == "twin" else run_one(impl, cfg, out)
         return
     import numpy as np
 
@@ -126,18 +125,17 @@ def main():
             sizes = [64, 32, 10] if layers == 2 else [64, 32, 16, 10]
             configs.append({"variant": variant, "lateral": lateral, "sizes": sizes, "dtype": dtype, "threads": threads,
                             "kernel": kernel})
-        jobs = [(json.dumps(c), c) for c in configs] + [("twin", None)]
+        jobs = configs + ["twin"]
+        for impl in ("old", "new"):
+            subprocess.run([sys.executable, __file__, "--worker", impl, json.dumps(jobs), tmp], env=env, check=True)
         n_same = 0
         failures = []
-        for cfg_s, cfg in jobs:
-            outs = {}
-            for impl in ("old", "new"):
-                outs[impl] = str(Path(tmp, f"{impl}.npz"))
-                subprocess.run([sys.executable, __file__, "--worker", impl, cfg_s, outs[impl]], env=env, check=True)
-            a, b = np.load(outs["old"]), np.load(outs["new"])
+        for i, cfg in enumerate(jobs):
+            a, b = np.load(Path(tmp, f"old_{i}.npz")), np.load(Path(tmp, f"new_{i}.npz"))
             keys = sorted(set(a.files) | set(b.files))
             diff = [k for k in keys if k not in a.files or k not in b.files or not np.array_equal(a[k], b[k])]
-            label = cfg_s if cfg is None else " ".join(f"{k}={v}" for k, v in cfg.items())
+            label = "spiking twin (regular and poisson encodings)" if cfg == "twin" else \
+                " ".join(f"{k}={v}" for k, v in cfg.items())
             if diff:
                 failures.append((label, diff))
                 print(f"DIFFERENT  {label}: {diff}", flush=True)
