@@ -8,13 +8,12 @@ interneuron of layer k has order 4k + 2: it sums the rates layer k produced in t
 updates before layer k's next sweep reads its q.
 
 Learning runs only on the steps where it does something. The Hebbian terms are accumulated at the two
-frozen steps (free_end, nudged_end) and applied once per window; written as ``run_regularly`` blocks they
-would cost a pass over every synapse on every step (3.7 ns per synapse per step at width 400, where the
-summed input alone costs ~1). Here each layer raises custom events on those steps (``learn``: free_end or
-nudged_end; ``learn_nudged``; ``window``: the last step of a window), and each plastic Synapses object runs
-its accumulate / apply code as event-driven pathways of its presynaptic layer, in the same slots the blocks
-use (``end``, order 1 and 2). The code is the same text with the same gates, so the numbers are those of the
-every-step form.
+frozen steps (free_end, nudged_end) and applied once per window (on the last step of its last trial);
+written as ``run_regularly`` blocks (blocks.windowed_plasticity) they cost two passes over every synapse on
+every step: 3.7 ns per synapse per step at width 400 where the summed input alone costs ~1. Here each layer
+raises the custom event ``learn`` on those two steps, and each plastic Synapses object runs its accumulate
+and apply code as one event-driven pathway of its presynaptic layer, in the accumulation's slot (``end``,
+order 1). The code is the blocks' text with the same gates, so the numbers are those of the every-step form.
 """
 
 from __future__ import annotations
@@ -32,12 +31,9 @@ from .params import CorInfoMaxParams, lateral_coefficients, phase_schedule
 
 __all__ = ["build", "equations", "LEARNING_EVENTS"]
 
-# Custom events every layer raises (conditions on the schedule's flags); plastic pathways run on them.
-LEARNING_EVENTS = {
-    "learn": "gate_learn_free + gate_learn_nudged > 0",
-    "learn_nudged": "gate_learn_nudged > 0",
-    "window": "apply_update > 0",
-}
+# The custom event every layer raises on the two frozen steps of a trial (free_end, nudged_end; a window's
+# update falls on the last of them): the plastic synapses' learning code runs on it.
+LEARNING_EVENTS = {"learn": "gate_learn_free + gate_learn_nudged > 0"}
 
 
 def build(params: CorInfoMaxParams, dt: float, weights, data, n_trials: int, lr_factor: float = 1.0) -> BrianModel:
@@ -104,33 +100,33 @@ def interneuron(p: CorInfoMaxParams, k: int, sch):
 
 
 # ---- projections -------------------------------------------------------------------------------------------------
-def _event_synapses(pre, post, template: GroupEquations, rules: dict[str, tuple[GroupEquations, str]], **kwargs):
-    """Synapses from ``template`` whose ``rules`` (pathway name → (code template, event of ``pre``)) run as
-    event-driven pathways in the code template's slot (``when``/``order``) instead of every step."""
+def _learning_synapses(pre, post, template: GroupEquations, acc: GroupEquations, apply: GroupEquations, **kwargs):
+    """Synapses from ``template`` whose learning code (``acc`` then ``apply``) is one pathway ``learn`` run on
+    ``pre``'s event ``learn`` in ``acc``'s slot (``end``, order 1) instead of on every step.
+
+    One pathway is exact: the window's update falls on the last step of a trial, which is a learning step,
+    and no accumulated term reads a weight, so applying a synapse's update right after its own accumulation
+    gives what all accumulations, then all updates (the blocks' order 1 and 2) give.
+    """
+    code = GroupEquations(f"{template.name}_learn", acc.lines + apply.lines, {**acc.namespace, **apply.namespace},
+                          kind="code", when=acc.when, order=acc.order, ref=acc.ref)
     namespace = dict(template.namespace)
-    for code, _ in rules.values():
-        for key, value in code.namespace.items():
-            if key in namespace and namespace[key] != value:
-                raise ValueError(f"{template.name}: symbol {key!r} bound twice ({namespace[key]!r}, {value!r})")
-            namespace[key] = value
+    for key, value in code.namespace.items():
+        if key in namespace and namespace[key] != value:
+            raise ValueError(f"{template.name}: symbol {key!r} bound twice ({namespace[key]!r}, {value!r})")
+        namespace[key] = value
     S = synapses(
         pre, post, GroupEquations(template.name, template.lines, namespace, kind="synapses", ref=template.ref),
-        on_pre={name: code.code(comments=False) for name, (code, _) in rules.items()},
-        on_event={name: event for name, (_, event) in rules.items()},
-        **kwargs,
+        on_pre={"learn": code.code(comments=False)}, on_event={"learn": "learn"}, **kwargs,
     )
-    for name, (code, _) in rules.items():
-        pathway = getattr(S, name)
-        pathway.when, pathway.order = code.when, code.order
-        attach(pathway, code)
+    S.learn.when, S.learn.order = code.when, code.order
+    attach(S.learn, code)
     return S
 
 
 def hebbian_projection(p, name, pre, post, target, error, lr, weights, lr_factor, ref):
     """W_ff / W_fb: summed drive of ``target`` and the contrastive Hebbian rule (eqs. 26-27)."""
-    acc, apply = E.hebbian_rule(p, name, error, lr, ref)
-    S = _event_synapses(pre, post, E.forward_projection(name, target),
-                        {"hebb": (acc, "learn"), "update": (apply, "window")})
+    S = _learning_synapses(pre, post, E.forward_projection(name, target), *E.hebbian_rule(p, name, error, lr, ref))
     set_weight_matrix(S, np.asarray(weights[name], float))
     S.lr_scale = float(lr_factor)
     return S
@@ -138,9 +134,7 @@ def hebbian_projection(p, name, pre, post, target, error, lr, weights, lr_factor
 
 def lateral_B(p, k, G, B):
     """B^(k) (eq. 28): the lateral drive I_lat = B r (autapses included) and its update."""
-    acc, apply = E.lateral_rule(p, k)
-    S = _event_synapses(G, G, E.lateral_projection(f"B{k}", "I_lat"),
-                        {"hebb": (acc, "learn_nudged"), "update": (apply, "window")})
+    S = _learning_synapses(G, G, E.lateral_projection(f"B{k}", "I_lat"), *E.lateral_rule(p, k))
     set_weight_matrix(S, np.asarray(B, float))
     return S
 
@@ -154,9 +148,7 @@ def lateral_DO(p, k, G, B):
     out = []
     for m, condition, values in (("D", "i == j", np.diagonal(M).copy()),
                                  ("O", "i != j", -M[~np.eye(n, dtype=bool)])):  # pre-major, posts ascending
-        acc, apply = rules[m]
-        S = _event_synapses(G, G, E.lateral_projection(f"{m}{k}", f"I_{m}"),
-                            {"hebb": (acc, "learn_nudged"), "update": (apply, "window")})
+        S = _learning_synapses(G, G, E.lateral_projection(f"{m}{k}", f"I_{m}"), *rules[m])
         S.connect(condition=condition)
         S.w = values
         out.append(S)
