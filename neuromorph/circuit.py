@@ -279,6 +279,13 @@ class Circuit(ABC):
         """
         return self.with_params(**overrides)
 
+    def compile_check_circuit(self) -> Circuit:
+        """The instance compiled to check code generation for a target without running it (the nvcc build of
+        `make test`): the smallest one that still contains every construct of the model. nvcc costs seconds
+        per code object, so a circuit whose verification instance is large returns a smaller one here.
+        Default: :meth:`verification_circuit`."""
+        return self.verification_circuit()
+
     def equations(self) -> list:
         """The Brian2 model's equations as Brian2 receives them: one
         :class:`~neuromorph.brian.equations.GroupEquations` per object and per code block, with the namespace
@@ -288,7 +295,13 @@ class Circuit(ABC):
         devices only build Python objects: nothing is compiled) and read its objects back.
         """
         n = self.schedule.trials_per_update
-        return self.build_brian(self.initial_weights(0), self.example_data(n, 0)).equations()
+        model = self.build_brian(self.initial_weights(0), self.example_data(n, 0))
+        groups = model.equations()
+        for obj in model.objects:
+            # Built to be read, never run: without a network id Brian2 warns on deletion that the object was
+            # "never included in a network".
+            object.__setattr__(obj, "_network", "read back by Circuit.equations")
+        return groups
 
     def check_weights(self, weights: Mapping[str, np.ndarray]) -> None:
         """Raise ShapeError unless ``weights`` has exactly the circuit's matrices with their shapes."""

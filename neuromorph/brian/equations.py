@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["Eq", "GroupEquations", "WindowedRule", "as_eq", "long_literals", "read_back", "format_value", "MAX_LITERAL_DIGITS"]
+__all__ = ["Eq", "GroupEquations", "WindowedRule", "as_eq", "format_equations", "long_literals", "read_back", "format_value", "MAX_LITERAL_DIGITS"]
 
 # A float literal with more significant digits than this inside an equation is a value that should have
 # been a namespace name (tests/test_contract.py checks every registered circuit).
@@ -263,3 +263,24 @@ def read_back(objects: Iterable, flag_names: Iterable[str] = (), run_namespace: 
                 )
             )
     return out
+
+
+def format_equations(groups: Iterable[GroupEquations], flag_names: Iterable[str] = ()) -> str:
+    """Readable listing: per object its lines (paper references on the right), then its namespace values."""
+    groups = list(groups)
+    out = []
+    flags = list(flag_names)
+    if flags:
+        out.append("phase-schedule flags in every group (integer arithmetic on the time step): " + ", ".join(flags))
+    width = max((len(eq.line) for g in groups for eq in g.lines), default=40)
+    width = min(width, 100)
+    for g in groups:
+        where = {"neurons": "NeuronGroup", "synapses": "Synapses"}.get(g.kind, f"run_regularly, {g.when} slot, order {g.order}")
+        out.append("")
+        out.append(f"{g.name}  ({where})" + (f"  [{g.ref}]" if g.ref else ""))
+        for eq in g.lines:
+            note = "; ".join(x for x in (eq.ref, eq.doc) if x)
+            out.append(f"    {eq.line:<{width}}" + (f"  # {note}" if note else ""))
+        if g.namespace:
+            out.append("    where " + ", ".join(f"{k} = {v}" for k, v in g.symbols().items()))
+    return "\n".join(out)
