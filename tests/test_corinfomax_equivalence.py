@@ -99,6 +99,17 @@ def test_lr_factor(brian_device):
     np.testing.assert_allclose(half.weights["B1"][0], full.weights["B1"][0], rtol=1e-13)
 
 
+@pytest.mark.parametrize("variant,layers,lateral", [("dense", 2, "B"), ("sparse", 3, "DO")])
+def test_weight_decay_equivalence(variant, layers, lateral, brian_device):
+    """weight_decay = true on both sides (Brian2 applies it in the window update, torch after each update)."""
+    circuit = verification_instance(variant, layers, lateral, weight_decay=True)
+    errors, weights, reference, _ = _equivalence(circuit, "numpy", lr_factor=0.8)
+    _check(circuit, errors, weights, reference)
+    plain = verification_instance(variant, layers, lateral).simulate_reference(
+        weights, circuit.example_data(N_TRIALS, 0), lr_factor=0.8)
+    assert np.abs(plain.weights["W_ff0"][-1] - reference.weights["W_ff0"][-1]).max() > 1e-3  # the decay acts
+
+
 def test_cython_equivalence(brian_device):
     try:
         check_target("cython")
@@ -329,17 +340,18 @@ def test_third_implementation(variant):
 
 
 # ---- the fast trainer does the same math ---------------------------------------------------------------------------
-@pytest.mark.parametrize("variant,layers,lateral", CONFIGS, ids=["-".join(map(str, c)) for c in CONFIGS])
-def test_fast_trainer_matches_reference(variant, layers, lateral):
-    """One float64 epoch of circuits.corinfomax.fast == the reference on the same sample order and β signs."""
-    from circuits.corinfomax.fast import CorInfoMaxTrainer, batch_plan
+@pytest.mark.parametrize("variant,layers,lateral,decay", [(*c, False) for c in CONFIGS] + [("dense", 3, "B", True)],
+                         ids=["-".join(map(str, c)) for c in CONFIGS] + ["dense-3-B-weight_decay"])
+def test_fast_trainer_matches_reference(variant, layers, lateral, decay):
+    """One float64 epoch of circuits.corinfomax.trainer == the reference on the same sample order and β signs."""
+    from circuits.corinfomax.trainer import CorInfoMaxTrainer, batch_plan
 
-    circuit = verification_instance(variant, layers, lateral)
+    circuit = verification_instance(variant, layers, lateral, weight_decay=decay)
     p = circuit.params
     rng = np.random.default_rng(1)
     x = 3.0 * rng.uniform(0, 1, size=(N_TRIALS, p.sizes[0]))
     labels = rng.integers(0, p.sizes[-1], size=N_TRIALS)
-    seed, epoch = 5, 0
+    seed, epoch = 5, 1 if decay else 0
     trainer = CorInfoMaxTrainer(p, seed, dtype=torch.float64, threads=1)
     trainer.train_epoch(x, labels, epoch)
     order, signs = batch_plan(N_TRIALS, p.batch, seed, epoch)
@@ -380,6 +392,40 @@ def test_registry_and_verification_instances():
     assert np.all(np.abs(signs) == 1.0) and signs[0] == signs[1] == signs[2] and signs[3] == signs[4] == signs[5]
 
 
+def test_verification_circuit_overrides_on_small_instance():
+    """`neuromorph verify corinfomax --set params.K=V`: the small instance with K=V on top, not the full network."""
+    small = get_circuit("corinfomax").verification_circuit(t_free=7, weight_decay=True)
+    assert small.params.sizes == (12, 8, 4) and small.params.t_free == 7 and small.params.weight_decay
+    assert small.params.lam == 0.99 and small.params.batch == 3
+    deep = get_circuit("corinfomax-sparse").verification_circuit(sizes=[12, 8, 6, 4], lateral_update="DO")
+    assert deep.params.variant == "sparse" and deep.params.lateral_update == "DO"
+    assert deep.params.sizes == (12, 8, 6, 4) and len(deep.params.lr_ff) == 3 and len(deep.params.lr_fb) == 2
+    dense = get_circuit("corinfomax-sparse").verification_circuit(variant="dense")
+    assert type(dense) is CorInfoMaxSparse and dense.params.variant == "dense"
+    with pytest.raises(ConfigError, match="t_fre"):
+        get_circuit("corinfomax").verification_circuit(t_fre=3)
+    assert get_circuit("corinfomax").trainer_options()["kernel"] == "auto"
+    with pytest.raises(ConfigError, match="kernal"):
+        get_circuit("corinfomax", sizes=[12, 8, 4], lr_ff=[0.1, 0.1]).make_trainer(12, 4, 0, kernal="cpp")
+
+
+def test_reference_and_trainer_import_no_brian2():
+    """The torch reference (and the fast trainer) are independent of the Brian2 builder: importing them in a
+    fresh interpreter loads neither brian2 nor brian_model / equations."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, circuits.corinfomax.reference, circuits.corinfomax.trainer\n"
+        "bad = [m for m in sys.modules if m == 'brian2' or m.startswith('brian2.')\n"
+        "       or m in ('circuits.corinfomax.brian_model', 'circuits.corinfomax.equations')]\n"
+        "print(bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 def test_unknown_variant():
     for make in (lambda: CorInfoMax(variant="bogus"), lambda: get_circuit("corinfomax", variant="bogus"),
                  lambda: verification_instance("bogus")):
@@ -404,9 +450,9 @@ def test_bad_shapes(side, brian_device):
         run(bad, data)
     with pytest.raises(ShapeError, match=r"missing \['B2'\]"):
         run({k: v for k, v in weights.items() if k != "B2"}, data)
-    with pytest.raises(ShapeError, match=r"'x'.*N_0=12"):
+    with pytest.raises(ShapeError, match=r"'x'.*\(3, 5\).*expected \(n_trials, 12\)"):
         run(weights, dict(data, x=data["x"][:, :5]))
-    with pytest.raises(ShapeError, match=r"'y'.*N_P=4"):
+    with pytest.raises(ShapeError, match=r"'y'.*expected \(n_trials, 4\)"):
         run(weights, dict(data, y=np.zeros((3, 10))))
     with pytest.raises(ShapeError, match=r"'beta'"):
         run(weights, dict(data, beta=np.ones(2)))

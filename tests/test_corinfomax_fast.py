@@ -2,7 +2,7 @@
 
 The numpy code below works in the paper's orientation (column vectors, W_ff^(k) of shape N_{k+1} x N_k),
 loops over samples and layers, and builds every Hebbian term as an explicit per-sample outer product.
-It shares no code with circuits/corinfomax/fast.py; the batch order / beta signs and the initial weights are
+It shares no code with circuits/corinfomax/trainer.py; the batch order / beta signs and the initial weights are
 re-derived here from their documented recipes.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from circuits.corinfomax.fast import CorInfoMaxTrainer, batch_plan, initial_weights
+from circuits.corinfomax.trainer import CorInfoMaxTrainer, batch_plan, initial_weights
 from circuits.corinfomax.params import CorInfoMaxParams
 from neuromorph.errors import ConfigError, ShapeError
 
@@ -118,6 +118,8 @@ def ref_epoch(p, wff, wfb, bl, X, Y, seed, epoch):
                 e_f = free[i][k + 1] - wff[k] @ free[i][k]
                 acc += np.outer(e_n, nud[i][k]) - np.outer(e_f, free[i][k])
             new_wff[k] = wff[k] + p.lr_ff[k] * fac / beta * acc / n
+            if p.weight_decay:  # the authors' code: W -= lr * eps * W after the Hebbian step
+                new_wff[k] = new_wff[k] - p.lr_ff[k] * fac * p.epsilon * new_wff[k]
         for k in range(1, P):
             acc = np.zeros_like(wfb[k])
             for i in range(n):
@@ -125,6 +127,8 @@ def ref_epoch(p, wff, wfb, bl, X, Y, seed, epoch):
                 e_f = free[i][k] - wfb[k] @ free[i][k + 1]
                 acc += np.outer(e_n, nud[i][k + 1]) - np.outer(e_f, free[i][k + 1])
             new_wfb[k] = wfb[k] + p.lr_fb[k - 1] * fac / beta * acc / n
+            if p.weight_decay:
+                new_wfb[k] = new_wfb[k] - p.lr_fb[k - 1] * fac * p.epsilon * new_wfb[k]
         for k in range(1, P + 1):
             acc = np.zeros_like(bl[k])
             for i in range(n):
@@ -213,6 +217,24 @@ def test_three_batches_equal_numpy(sizes, variant, split, kernel):
     for k in ref:
         assert rel_err(got[k], ref[k]) <= 1e-10, (k, rel_err(got[k], ref[k]))
         assert not np.allclose(got[k], w0[k], rtol=0, atol=1e-9), f"{k} did not change"
+    tr.close()
+
+
+@pytest.mark.parametrize("sizes,variant,lateral", [((12, 8, 3), "dense", "B"), ((12, 8, 6, 3), "sparse", "DO")])
+@pytest.mark.parametrize("kernel", ["cpp", "python"])
+def test_weight_decay_equals_numpy(sizes, variant, lateral, kernel):
+    """weight_decay = true: W_ff/W_fb shrink by lr·f·ε after each Hebbian step (the authors' code), B untouched."""
+    p = small_params(sizes, variant, weight_decay=True, lateral_update=lateral)
+    X, Y = toy_data(60, sizes[0], sizes[-1])
+    tr = CorInfoMaxTrainer(p, seed=1, dtype=torch.float64, threads=2, kernel=kernel)
+    tr.train_epoch(X, Y, epoch=2)
+    ref = ref_to_stored(*ref_epoch(p, *ref_init(sizes, 1), X, Y, seed=1, epoch=2))
+    plain = ref_to_stored(*ref_epoch(dataclasses.replace(p, weight_decay=False), *ref_init(sizes, 1), X, Y, seed=1, epoch=2))
+    got = tr.weights()
+    for k in ref:
+        assert rel_err(got[k], ref[k]) <= 1e-10, (k, rel_err(got[k], ref[k]))
+        if k.startswith("W_"):  # three updates of decay 0.3·0.95²·0.15 ≈ 4 %: far above the tolerance
+            assert rel_err(plain[k], ref[k]) > 1e-3, k
     tr.close()
 
 

@@ -1,7 +1,42 @@
-"""CorInfoMax parameters (Bozkurt, Pehlevan, Erdogan 2023), defaults = the FMNIST 2-layer B∞,+ setting.
+"""CorInfoMax parameters, defaults = the FMNIST 2-layer B∞,+ setting (paper Table 3), and the weight layout.
 
-Where the paper is silent or differs from the authors' code, the default follows the code
-(../shared/notes/reference-code.md §1); each such choice is marked "code:" below.
+Where the paper is silent or differs from the authors' code, the default follows the code; each such choice
+is marked "code:" on its field. The facts about the authors' code (BariscanBozkurt/Supervised-CorInfoMax,
+snapshot e5fb839 of 2023-10-17, ``src/ContrastiveModels.py`` classes ``ContrastiveCorInfoMaxHopfield`` (B∞,+)
+and ``ContrastiveCorInfoMaxHopfieldSparse`` (B1,+)) that this package relies on:
+
+Neural dynamics (Algorithm 1, ``run_neural_dynamics_hopfield``)
+  * one ε for all layers, g_A = g_B = 1/ε (paper: ε_k per layer, g_A = 1/ε_{k−1}, g_B = 1/ε_k);
+  * hidden layer k < P: Δu = μ[−g u + g r + 2γ B r + (1/ε)(W_ff r^(k−1) − u) + (1/ε)(W_fb r^(k+1) − u)],
+    i.e. eq. 15/19 with M = ε(2γB + gI) (eq. 18);
+  * output layer P: Δu = μ[−g u + g r + γ B r + (1/ε)(W_ff r^(P−1) − u) − u − β(r − y)]: the apical leak
+    has conductance 1, not β as in eq. 21 (g_A,P = β, M^(P) = β⁻¹(γB + gI), degenerate at β = 0); the free
+    phase keeps the −u term and only the teaching term −β(r − y) is switched by β; γB (not 2γB) at the output;
+  * layers are updated in place, bottom-up, inside each iteration (Gauss-Seidel: layer k sees r^(k−1) of this
+    sweep and r^(k+1) of the previous one); u is kept apart from r = σ₊(u) = clip(u, 0, 1);
+  * μ_u[s] = max(μ0/(0.01 s + 1), 10⁻³) ("divide_by_slow_loop_index") or constant, s = 0.. in each phase;
+  * the free phase starts from u = r = 0; the nudged phase re-initialises u to the *clipped* free rates.
+Learning (Algorithm 3, ``batch_step_hopfield``)
+  * minibatches of 20, batch-mean Hebbian terms, one update per batch, all from the pre-update weights;
+  * random-sign β: each batch is nudged with β·(±1) (fresh sign) and its update divided by the signed β
+    (Laborieux et al.'s bias reduction; not in the paper);
+  * e→ = r^(k+1) − W_ff^(k) r^(k), e← = r^(k) − W_fb^(k) r^(k+1) (W_fb for k ≥ 1 only; W_fb^(0) is unused);
+  * B ← λ⁻¹(B − γ⟨z zᵀ⟩), z = B r_nud (eq. 28) directly: the code never forms D and O (eqs. 29-30);
+  * ``weight_decay`` (off in every reported run): the εW part of eqs. 23/25 as the code applies it, after the
+    Hebbian step and on the updated matrix: W ← W − lr·ε·W with the epoch's (scheduled) lr of that matrix,
+    not divided by β (the factor 2 of 2εW goes with the factor 2 of the Hebbian term that the code's rate
+    absorbs). In the EP contrast of eqs. 26-27 the 2εW terms of the two phases cancel, which is why
+    Algorithm 3 omits them.
+Initialisation: W_ff, W_fb Xavier-uniform; B = AAᵀ with A Xavier-uniform (the paper gives no init);
+no biases. Schedule: 50 epochs, lr_e = lr_0·d^e with an absolute exponent (a discontinuous drop where d
+changes; the paper's "lr decay 0.95 (ep < 15), 0.9 (O/W)" does not say this).
+Sparse B1,+ (Appendix I, Algorithm 2): ReLU rates; one interneuron per layer and sample,
+a ← a + μ_a(−a + Σ_j r_j − 1 + q), q = ReLU(a), inhibiting the layer's somata by −q (hidden apical −εq),
+updated right after the layer's rate step (new r, old q); the nudged phase starts from a := q_free;
+μ_a = [hidden, output] = [1e−6, 0.01].
+
+Weights are (n_pre, n_post) matrices named as :func:`weight_layout` lists them; every other file of the
+package takes names and shapes from there.
 """
 
 from __future__ import annotations
@@ -9,10 +44,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neuromorph.errors import ConfigError, ShapeError
+from neuromorph.phases import Phase, PhaseSchedule
 
-__all__ = ["CorInfoMaxParams", "VARIANTS"]
+__all__ = [
+    "CorInfoMaxParams",
+    "VARIANTS",
+    "DYNAMIC_PHASES",
+    "weight_layout",
+    "plastic_layout",
+    "lateral_coefficients",
+    "phase_schedule",
+]
 
 VARIANTS = ("dense", "sparse")  # B∞,+ (clipped ReLU, eqs. 15-21) / B1,+ (ReLU + ℓ1 interneuron, App. I)
+DYNAMIC_PHASES = ("free", "nudged")  # phases with neural dynamics; free_end / nudged_end are frozen
 
 
 @dataclass(frozen=True)
@@ -36,7 +81,8 @@ class CorInfoMaxParams:
     mu_a: tuple[float, ...] = (1e-6, 0.01)  # sparse only: interneuron step [hidden layers, output layer]
     lateral_update: str = "B"  # "B": eq. 28 on B (code) | "DO": eqs. 29-30 on autapses D and lateral O
     batch: int = 20
-    weight_decay: bool = False  # code: the 2εW terms of eqs. 23/25 are not applied
+    # code: off in every reported run; on: W ← W − lr·f·ε·W after each Hebbian step (module docstring)
+    weight_decay: bool = False
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -62,6 +108,8 @@ class CorInfoMaxParams:
             raise ConfigError("mu_a must be [hidden-layer step, output-layer step]")
         if self.beta <= 0 or self.t_free < 1 or self.t_nudged < 1 or self.batch < 1:
             raise ConfigError("beta must be > 0 and t_free, t_nudged, batch >= 1")
+        if not isinstance(self.weight_decay, bool):
+            raise ConfigError(f"weight_decay must be true or false, got {self.weight_decay!r}")
 
     @property
     def gamma(self) -> float:
@@ -86,3 +134,56 @@ class CorInfoMaxParams:
         if self.mu_u_rule == "constant":
             return self.mu_u
         return max(self.mu_u / (0.01 * s + 1.0), 1e-3)
+
+
+def weight_layout(params: CorInfoMaxParams) -> dict[str, tuple[int, int]]:
+    """The stored weights, in order, with their (n_pre, n_post) shapes (what ``initial_weights`` returns).
+
+    ``W_ff{k}`` (N_k, N_{k+1}) k = 0..P−1 (basal drive of layer k+1: r^(k) @ W_ff{k});
+    ``W_fb{k}`` (N_{k+1}, N_k) k = 1..P−1 (apical drive of layer k: r^(k+1) @ W_fb{k});
+    ``B{k}`` (N_k, N_k) k = 1..P (symmetric lateral matrix).
+    """
+    N, P = params.sizes, params.n_layers
+    layout = {f"W_ff{k}": (N[k], N[k + 1]) for k in range(P)}
+    layout.update({f"W_fb{k}": (N[k + 1], N[k]) for k in range(1, P)})
+    layout.update({f"B{k}": (N[k], N[k]) for k in range(1, P + 1)})
+    return layout
+
+
+def plastic_layout(params: CorInfoMaxParams) -> dict[str, tuple[int, int]]:
+    """The matrices a trace reports after every update, with their (n_pre, n_post) shapes.
+
+    ``lateral_update = "B"``: the stored weights. ``"DO"``: ``B{k}`` is replaced by ``D{k}`` (1, N_k) (the
+    autapses, M's diagonal) and ``O{k}`` (N_k, N_k − 1) (the off-diagonal entries of each pre row, posts
+    ascending: the synapse order of ``connect(condition='i != j')``), with M = D − O.
+    """
+    layout = weight_layout(params)
+    if params.lateral_update == "B":
+        return layout
+    N, P = params.sizes, params.n_layers
+    out = {k: v for k, v in layout.items() if not k.startswith("B")}
+    for k in range(1, P + 1):
+        out[f"D{k}"] = (1, N[k])
+        out[f"O{k}"] = (N[k], N[k] - 1)
+    return out
+
+
+def lateral_coefficients(params: CorInfoMaxParams, k: int) -> tuple[float, float]:
+    """(c, h) with M^(k) = c·B^(k) + h·I: hidden ε(2γB + gI) (eq. 18), output γB + gI (eq. 21, code's g_A = 1)."""
+    if k < params.n_layers:
+        return 2.0 * params.epsilon * params.gamma, params.epsilon * params.g_lk
+    return params.gamma, params.g_lk
+
+
+def phase_schedule(params: CorInfoMaxParams) -> PhaseSchedule:
+    """free (T_free, from zero) → free_end (1 frozen step, gate learn_free) → nudged (T_nudged, signed β,
+    u := σ(u)) → nudged_end (1 frozen step, gate learn_nudged); one update every ``batch`` trials."""
+    return PhaseSchedule(
+        (
+            Phase("free", params.t_free, nudge=0.0, clamp=("x",), resets=("zero",)),
+            Phase("free_end", 1, nudge=0.0, clamp=("x",), gates=("learn_free",)),
+            Phase("nudged", params.t_nudged, nudge=1.0, clamp=("x",), resets=("from_free",)),
+            Phase("nudged_end", 1, nudge=0.0, clamp=("x",), gates=("learn_nudged",)),
+        ),
+        trials_per_update=params.batch,
+    )

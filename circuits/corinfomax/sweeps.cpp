@@ -1,7 +1,7 @@
 // CorInfoMax: the Gauss-Seidel sweeps of one phase as one C++ op (compiled on first use by
-// circuits/corinfomax/fast.py with torch.utils.cpp_extension).
+// circuits/corinfomax/kernels.py with torch.utils.cpp_extension).
 //
-// Same arguments, same arithmetic and the same order as `_sweeps_py` in fast.py (read that first: it is
+// Same arguments, same arithmetic and the same order as `sweeps_py` in kernels.py (read that first: it is
 // the definition). Why C++: in the TorchScript version each sweep costs ~20 us of op overhead on top of a
 // ~40 us GEMM (batch rows 10, N_1 = 500); here the element-wise work of a layer is one fused loop
 // (leak + feedback/lateral + basal - interneuron, then the clamp) and only the GEMMs are ATen calls.
@@ -20,7 +20,7 @@ namespace {
 
 using at::Tensor;
 
-// oneDNN linear with a pre-packed weight and a fused "add": E + r C (what fast.py calls
+// oneDNN linear with a pre-packed weight and a fused "add": E + r C (what kernels.py calls
 // torch.ops.mkldnn._linear_pointwise.binary)
 Tensor onednn_linear_add(const Tensor& r, const Tensor& e, const Tensor& packed) {
   static auto op = c10::Dispatcher::singleton()

@@ -92,7 +92,7 @@ def _atomic_write(path: Path, text: str) -> None:
 def measure(layout: dict, data, n_batches: int, warmup: int, eval_n: int) -> dict:
     import torch
 
-    from circuits.corinfomax.fast import CorInfoMaxTrainer
+    from circuits.corinfomax.trainer import CorInfoMaxTrainer
     from circuits.corinfomax.params import CorInfoMaxParams
 
     p = CorInfoMaxParams()
@@ -155,7 +155,8 @@ def micro_timings(reps: int = 200) -> dict:
 
     import torch
 
-    from circuits.corinfomax import fast
+    from circuits.corinfomax import kernels
+    from circuits.corinfomax import trainer as fast
     from circuits.corinfomax.params import CorInfoMaxParams
 
     torch.set_num_threads(1)
@@ -183,7 +184,7 @@ def micro_timings(reps: int = 200) -> dict:
                 lambda: tr._run_parallel([lambda b=b: tr._block_step(b, mats, 0.5) for b in blocks]), 50) / T
             if kernel == "cpp":
                 r, e, w = blocks[0].r[1], blocks[0].E[1], mats["packed"][1]
-                out["gemm_per_sweep"] = per_call(lambda: fast._ONEDNN_LINEAR_ADD(r, e, w, None, "add"), 2000)
+                out["gemm_per_sweep"] = per_call(lambda: kernels._ONEDNN_LINEAR_ADD(r, e, w, None, "add"), 2000)
                 out["x_Wff0_per_lane"] = per_call(lambda: torch.mm(blocks[0].x, tr.Wff[0]))
                 out["Z_rB_per_lane"] = per_call(lambda: torch.mm(blocks[0].r[1], tr.B[1]))
                 out["pack_per_batch"] = per_call(lambda: tr._pack(mats, 1, blocks[0].n))
@@ -192,7 +193,7 @@ def micro_timings(reps: int = 200) -> dict:
 
                 # the pure C++ sweeps of two lanes at once (no Python between phases): the shared-cache cost
                 def lane_args(blk):
-                    none = fast._NO_TENSOR
+                    none = kernels.NO_TENSOR
                     return ([none] + blk.u[1:], [blk.x] + blk.r[1:], [none] + blk.G[1:], [none] + blk.E[1:],
                             [none] + mats["Wfbs"][1:], [none] + mats["packed"][1:], mats["latp"],
                             [p.mu_at(s) for s in range(T)], list(p.sizes), 1.0, 1.0, True, False, [], [], none, 0.0, 0.0)

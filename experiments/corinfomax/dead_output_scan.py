@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from circuits.corinfomax.fast import CorInfoMaxTrainer  # noqa: E402
+from circuits.corinfomax.trainer import CorInfoMaxTrainer  # noqa: E402
 from circuits.corinfomax.params import CorInfoMaxParams  # noqa: E402
 from neuromorph.circuit import make_params  # noqa: E402
 from neuromorph.data import load_dataset  # noqa: E402

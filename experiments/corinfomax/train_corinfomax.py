@@ -74,7 +74,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from circuits.corinfomax.fast import CorInfoMaxTrainer
+    from circuits.corinfomax.trainer import CorInfoMaxTrainer
     from circuits.corinfomax.params import CorInfoMaxParams
     from neuromorph.circuit import make_params
     from neuromorph.data import load_dataset

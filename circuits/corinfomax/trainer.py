@@ -1,7 +1,7 @@
 """Fast batched torch training of CorInfoMax (the form used for accuracy runs).
 
-Semantics (identical to the float64 reference ``simulate_reference`` of ``circuits/corinfomax/circuit.py``;
-they follow the authors' code, ../shared/notes/reference-code.md §1). Row-major batches: a layer's rates are
+Semantics (identical to the float64 reference of ``circuits/corinfomax/reference.py``; they follow the
+authors' code, see the docstring of ``circuits/corinfomax/params.py``). Row-major batches: a layer's rates are
 ``r[k]`` of shape (batch, N_k); ``r[0] = x`` is clamped. Weights in (n_pre, n_post) orientation::
 
     W_ff{k}  (N_k, N_{k+1})   k = 0..P-1   basal drive of layer k+1:   r[k] @ W_ff{k}
@@ -26,6 +26,7 @@ Updates after the nudged phase, all computed from the pre-update weights, batch 
     W_ff{k} += lr_ff[k]   f / (beta n) * sum_b ( r[k]_nud^T e_nud - r[k]_free^T e_free ),  e = r[k+1] - r[k] W_ff{k}
     W_fb{k} += lr_fb[k-1] f / (beta n) * sum_b ( r[k+1]_nud^T e'_nud - r[k+1]_free^T e'_free ), e' = r[k] - r[k+1] W_fb{k}
     B{k}    <- (B{k} - gamma/n * Z^T Z) / lambda,  Z = r[k]_nud B{k}
+    params.weight_decay (off by default): then W <- W - lr f eps W for each W_ff{k}, W_fb{k} (its own lr)
 
 ``lateral_update = "DO"`` keeps instead M = D - O = s_k (c_k gamma B + g I) (s, c) = (eps, 2) hidden, (1, 1)
 output, with D diagonal (autapses) and O off-diagonal (lateral inhibition) and applies eqs. 29-30:
@@ -52,7 +53,7 @@ Speed: W_ff{0} x is hoisted out of the iterations; every iteration does one GEMM
 ``r[k] @ [c gamma B{k} + g I | W_ff{k}/eps]`` (lateral term of layer k for the next sweep and basal drive of
 layer k+1 for this sweep, fused), plus small GEMMs for the feedback and the output's lateral term. With
 two or more threads the batch is split into row blocks integrated concurrently (one Python thread per block,
-one torch thread each). The sweeps of a phase are one TorchScript call (:func:`_sweeps_py`), which runs
+one torch thread each; ``lanes.py``). The sweeps of a phase are one TorchScript or C++ call (``kernels.py``), which runs
 without the GIL, so the blocks really run in parallel and the per-op Python overhead is gone. Each block
 also computes its rows of Z = r_nud B (the B update's factor) right after its dynamics. The updates of a
 batch run on two threads, overlapped with deriving (and, for oneDNN, packing) the next batch's matrices
@@ -63,12 +64,9 @@ from __future__ import annotations
 
 import math
 import os
-import queue
 import threading
 import time
-import warnings
 from dataclasses import asdict
-from typing import List
 
 import numpy as np
 import torch
@@ -76,17 +74,22 @@ import torch
 from neuromorph.circuit import Trainer
 from neuromorph.errors import ConfigError, ShapeError
 
-from .params import CorInfoMaxParams
+from . import kernels
+from .kernels import NO_TENSOR, onednn_available, resolve_kernel
+from .lanes import Block, Worker, run_parallel
+from .params import CorInfoMaxParams, weight_layout
 
-__all__ = ["initial_weights", "batch_plan", "weight_names", "CorInfoMaxTrainer", "angle_degrees"]
+__all__ = ["initial_weights", "batch_plan", "weight_names", "CorInfoMaxTrainer", "angle_degrees", "TRAINER_OPTIONS"]
 
+# The options of :class:`CorInfoMaxTrainer` a run can set (``[train]`` section), with their defaults.
+TRAINER_OPTIONS = {"threads": None, "kernel": "auto", "gemm": "auto", "dtype": "float32", "eval_batch": 1000}
 
 # ---------------------------------------------------------------------------------------------------------
 # deterministic helpers shared with the Brian2 side
 # ---------------------------------------------------------------------------------------------------------
 def weight_names(params: CorInfoMaxParams) -> list[str]:
-    P = params.n_layers
-    return [f"W_ff{k}" for k in range(P)] + [f"W_fb{k}" for k in range(1, P)] + [f"B{k}" for k in range(1, P + 1)]
+    """Names of the stored weights, in :func:`.params.weight_layout` order."""
+    return list(weight_layout(params))
 
 
 def initial_weights(params: CorInfoMaxParams, seed: int) -> dict[str, np.ndarray]:
@@ -144,190 +147,9 @@ def angle_degrees(a: np.ndarray, b: np.ndarray) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, c))))
 
 
-def _onednn_available() -> bool:
-    global _ONEDNN_PACK, _ONEDNN_LINEAR_ADD
-    try:
-        if not torch.backends.mkldnn.is_available():
-            return False
-        _ONEDNN_PACK = torch.ops.mkldnn._reorder_linear_weight._op
-        _ONEDNN_LINEAR_ADD = torch.ops.mkldnn._linear_pointwise.binary._op
-        w = torch.arange(6, dtype=torch.float32).reshape(3, 2)
-        x = torch.ones(1, 2)
-        e = torch.ones(1, 3)
-        got = _ONEDNN_LINEAR_ADD(x, e, _ONEDNN_PACK(w, 1), None, "add")
-        return bool(torch.equal(got, e + x @ w.T))
-    except Exception:  # noqa: BLE001 - any failure means: use the BLAS path
-        return False
-
-
-_ONEDNN_PACK = None
-_ONEDNN_LINEAR_ADD = None
-
-# placeholder for the unused index 0 of per-layer lists (TorchScript lists hold tensors only)
-_NO_TENSOR = torch.empty(0)
-
-
-def _sweeps_py(u: List[torch.Tensor], r: List[torch.Tensor], G: List[torch.Tensor], E: List[torch.Tensor],
-               Wfbs: List[torch.Tensor], C: List[torch.Tensor], latp: torch.Tensor, mus: List[float],
-               sizes: List[int], c_h: float, c_o: float, onednn: bool, sparse: bool, a: List[torch.Tensor],
-               q: List[torch.Tensor], tmp: torch.Tensor, mu_a_h: float, mu_a_o: float) -> List[torch.Tensor]:
-    """The Gauss-Seidel sweeps of one phase (module docstring), in place on u, r, a, q; returns G.
-
-    G[k] = E[k] + r[k] C[k] holds the lateral term of layer k (for the next sweep) and the basal drive of
-    layer k+1 (for this sweep). ``C[k]`` is the oneDNN-packed (out, in) matrix when ``onednn``, else the
-    plain (in, out) one. Written in the TorchScript subset: scripted, the whole phase runs as one call that
-    does not hold the GIL, so the lanes of the split layout integrate truly in parallel.
-    """
-    P = len(sizes) - 1
-    for mu in mus:
-        for k in range(1, P + 1):
-            uk = u[k]
-            if k < P:
-                uk.addmm_(r[k + 1], Wfbs[k], beta=1.0 - mu * c_h, alpha=mu)
-                uk.add_(G[k][:, : sizes[k]], alpha=mu)
-            else:
-                uk.addmm_(r[P], latp, beta=1.0 - mu * c_o, alpha=mu)
-            if k > 1:
-                uk.add_(G[k - 1][:, sizes[k - 1]:], alpha=mu)
-            if sparse:
-                uk.sub_(q[k], alpha=mu)
-                torch.clamp(uk, min=0.0, out=r[k])
-                # interneuron step with the new r[k] and the old q[k]
-                mu_a = mu_a_h if k < P else mu_a_o
-                torch.sum(r[k], dim=1, keepdim=True, out=tmp)
-                tmp.add_(q[k]).sub_(1.0)
-                a[k].mul_(1.0 - mu_a).add_(tmp, alpha=mu_a)
-                torch.clamp(a[k], min=0.0, out=q[k])
-            else:
-                torch.clamp(uk, 0.0, 1.0, out=r[k])
-            if k < P:
-                if onednn:  # oneDNN with a pre-packed matrix (AVX-512 kernels on this CPU): a new tensor
-                    G[k] = torch.ops.mkldnn._linear_pointwise(r[k], E[k], C[k], None, "add")
-                else:
-                    torch.addmm(E[k], r[k], C[k], out=G[k])
-    return G
-
-
-SWEEP_KERNELS = ("auto", "cpp", "torchscript", "python")
-_KERNEL_CACHE: dict[str, object] = {}
-_KERNEL_ERRORS: dict[str, str] = {}
-
-
-def _load_kernel(kind: str):
-    """The sweep function of one kind, or None (reason in ``_KERNEL_ERRORS``) where it cannot be had here.
-
-    "python": :func:`_sweeps_py` as is. "torchscript": the same function scripted (no GIL, less overhead).
-    "cpp": ``sweeps.cpp`` next to this file, the same arithmetic with fused element-wise loops, compiled once
-    per machine by ``torch.utils.cpp_extension`` (needs a C++ compiler and ninja; cached under
-    ``$TORCH_EXTENSIONS_DIR`` or ~/.cache/torch_extensions).
-    """
-    if kind in _KERNEL_CACHE or kind in _KERNEL_ERRORS:
-        return _KERNEL_CACHE.get(kind)
-    fn = None
-    try:
-        if kind == "python":
-            fn = _sweeps_py
-        elif kind == "torchscript":
-            _onednn_available()  # scripting resolves torch.ops.mkldnn at compile time
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch.jit.script's deprecation notice (torch >= 2.9)
-                fn = torch.jit.script(_sweeps_py)
-        elif kind == "cpp":
-            import logging
-            from pathlib import Path
-
-            # importing cpp_extension logs "No CUDA runtime is found" on CPU-only machines: irrelevant here
-            log = logging.getLogger("torch.utils.cpp_extension")
-            level = log.level
-            log.setLevel(logging.ERROR)
-            try:
-                from torch.utils.cpp_extension import load
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    load("neuromorph_corinfomax_sweeps", sources=[str(Path(__file__).with_name("sweeps.cpp"))],
-                         extra_cflags=["-O3"], is_python_module=False, verbose=False)
-            finally:
-                log.setLevel(level)
-            fn = torch.ops.neuromorph_corinfomax.sweeps
-    except Exception as exc:  # noqa: BLE001 - reported by the trainer when this kind is asked for explicitly
-        _KERNEL_ERRORS[kind] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-        return None
-    _KERNEL_CACHE[kind] = fn
-    return fn
-
-
-def resolve_kernel(kind: str = "auto") -> tuple[str, object]:
-    """(name, function) of the sweep kernel: "auto" takes the first of cpp, torchscript, python that works."""
-    if kind not in SWEEP_KERNELS:
-        raise ConfigError(f"kernel must be one of {SWEEP_KERNELS}, got {kind!r}")
-    for name in (("cpp", "torchscript", "python") if kind == "auto" else (kind,)):
-        fn = _load_kernel(name)
-        if fn is not None:
-            return name, fn
-    raise ConfigError(f"the {kind!r} sweep kernel is not available here ({_KERNEL_ERRORS.get(kind)}); "
-                      "use kernel='auto' (falls back to TorchScript or plain Python)")
-
-
 # ---------------------------------------------------------------------------------------------------------
 # the trainer
 # ---------------------------------------------------------------------------------------------------------
-class _Block:
-    """Dynamics state of a block of rows (a view into the full-batch buffers)."""
-
-    __slots__ = ("n", "x", "y", "u", "r", "rf", "E", "G", "a", "q", "qf", "tmp", "Z")
-
-    def __init__(self, bufs: dict, lo: int, hi: int):
-        sl = slice(lo, hi)
-        self.n = hi - lo
-        self.x = bufs["x"][sl]
-        self.y = bufs["y"][sl]
-        self.u = [None] + [t[sl] for t in bufs["u"][1:]]
-        self.r = [self.x] + [t[sl] for t in bufs["r"][1:]]
-        self.rf = [self.x] + [t[sl] for t in bufs["rf"][1:]]
-        self.E = [None] + [t[sl] for t in bufs["E"][1:]]
-        self.G = [None] + [t[sl] for t in bufs["G"][1:]]
-        self.a = [None] + [t[sl] for t in bufs["a"][1:]] if bufs["a"] else None
-        self.q = [None] + [t[sl] for t in bufs["q"][1:]] if bufs["q"] else None
-        self.qf = [None] + [t[sl] for t in bufs["qf"][1:]] if bufs["qf"] else None
-        self.tmp = bufs["tmp"][sl] if bufs["tmp"] is not None else None
-        self.Z = [None] + [t[sl] for t in bufs["Z"][1:]] if bufs["Z"] else None
-
-
-class _Worker:
-    """A persistent thread running blocks with one torch thread (torch releases the GIL inside ops)."""
-
-    def __init__(self):
-        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self.done: queue.SimpleQueue = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        torch.set_num_threads(1)
-        with torch.inference_mode():
-            while True:
-                task = self.tasks.get()
-                if task is None:
-                    return
-                try:
-                    task()
-                    self.done.put(None)
-                except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                    self.done.put(exc)
-
-    def submit(self, fn):
-        self.tasks.put(fn)
-
-    def wait(self):
-        exc = self.done.get()
-        if exc is not None:
-            raise exc
-
-    def close(self):
-        self.tasks.put(None)
-
-
 class CorInfoMaxTrainer(Trainer):
     """Batched torch trainer for CorInfoMax (dense B_inf,+ or sparse B_1,+), see the module docstring.
 
@@ -355,13 +177,13 @@ class CorInfoMaxTrainer(Trainer):
         self.eval_batch = int(eval_batch)
         if gemm not in ("auto", "onednn", "blas"):
             raise ConfigError(f"gemm must be 'auto', 'onednn' or 'blas', got {gemm!r}")
-        onednn_ok = dtype == torch.float32 and _onednn_available()
+        onednn_ok = dtype == torch.float32 and onednn_available()
         if gemm == "onednn" and not onednn_ok:
             raise ConfigError("gemm='onednn' needs float32 and a torch build with oneDNN (mkldnn)")
         self.gemm = "onednn" if (gemm == "onednn" or (gemm == "auto" and onednn_ok)) else "blas"
         self.kernel, self._sweeps = resolve_kernel(kernel)
         self.epochs_done = 0
-        self._worker: list[_Worker] = []
+        self._worker: list[Worker] = []
         self._sizes = tuple(params.sizes)
         self.P = params.n_layers
         self.sparse = params.variant == "sparse"
@@ -390,7 +212,7 @@ class CorInfoMaxTrainer(Trainer):
         missing = sorted(set(names) - set(w))
         if missing:
             raise ShapeError(f"CorInfoMax weights missing {missing}; expected {names}")
-        expected = {name: arr.shape for name, arr in initial_weights_shapes(p).items()}
+        expected = weight_layout(p)
         for name in names:
             if tuple(np.shape(w[name])) != expected[name]:
                 raise ShapeError(f"weight {name!r} has shape {tuple(np.shape(w[name]))}, expected {expected[name]}")
@@ -486,10 +308,10 @@ class CorInfoMaxTrainer(Trainer):
         self._bufs_cache[nb] = bufs
         return bufs
 
-    def _blocks(self, bufs: dict, n: int, lanes: int) -> list[_Block]:
+    def _blocks(self, bufs: dict, n: int, lanes: int) -> list[Block]:
         lanes = max(1, min(lanes, n))
         edges = [round(i * n / lanes) for i in range(lanes + 1)]
-        return [_Block(bufs, edges[i], edges[i + 1]) for i in range(lanes)]
+        return [Block(bufs, edges[i], edges[i + 1]) for i in range(lanes)]
 
     def _derived(self, beta: float, rows_hint: int = 0) -> dict:
         """Per-batch matrices derived from the weights (read-only during the dynamics)."""
@@ -530,7 +352,7 @@ class CorInfoMaxTrainer(Trainer):
     def _pack(self, mats: dict, k: int, rows_hint: int) -> None:
         """oneDNN: pack the fused matrix of hidden layer k (both blocks must be in place)."""
         if self.gemm == "onednn":
-            mats["packed"][k] = _ONEDNN_PACK(mats["ct"][k], max(1, rows_hint))
+            mats["packed"][k] = kernels.onednn_pack(mats["ct"][k], max(1, rows_hint))
 
     def _derive_output(self, mats: dict, beta: float) -> None:
         """The output layer's lateral matrix, without and with the nudge -beta I."""
@@ -553,7 +375,7 @@ class CorInfoMaxTrainer(Trainer):
             out.diagonal().add_(p.g_lk)
 
     # ---- dynamics ---------------------------------------------------------------------------------------
-    def _phase(self, blk: _Block, mats: dict, T: int, beta: float, nudged: bool) -> None:
+    def _phase(self, blk: Block, mats: dict, T: int, beta: float, nudged: bool) -> None:
         p, P, n = self.params, self.P, self._sizes
         eps, g = p.epsilon, p.g_lk
         u, r, G, E = blk.u, blk.r, blk.G, blk.E
@@ -580,7 +402,7 @@ class CorInfoMaxTrainer(Trainer):
             E[1][:, : n[1]].mul_(1.0 / eps)
             for k in range(1, P):
                 G[k].copy_(E[k])
-        none = _NO_TENSOR
+        none = NO_TENSOR
         new_G = self._sweeps(
             [none] + u[1:], [blk.x] + r[1:], [none] + G[1:], [none] + E[1:], [none] + mats["Wfbs"][1:],
             [none] + (mats["packed"][1:] if onednn else mats["C"][1:]),
@@ -592,7 +414,7 @@ class CorInfoMaxTrainer(Trainer):
         for k in range(1, P):
             G[k] = new_G[k]
 
-    def _block_step(self, blk: _Block, mats: dict, beta: float) -> None:
+    def _block_step(self, blk: Block, mats: dict, beta: float) -> None:
         p = self.params
         self._phase(blk, mats, p.t_free, 0.0, nudged=False)
         for k in range(1, self.P + 1):
@@ -606,25 +428,7 @@ class CorInfoMaxTrainer(Trainer):
 
     def _run_parallel(self, fns: list) -> None:
         """Run fns[0] here and fns[1:] on the worker threads (which use one torch thread each)."""
-        if len(fns) == 1:
-            fns[0]()
-            return
-        while len(self._worker) < len(fns) - 1:
-            self._worker.append(_Worker())
-        for wk, fn in zip(self._worker, fns[1:]):
-            wk.submit(fn)
-        err = None
-        try:
-            fns[0]()
-        except BaseException as exc:  # noqa: BLE001
-            err = exc
-        for wk in self._worker[: len(fns) - 1]:
-            try:
-                wk.wait()
-            except BaseException as exc:  # noqa: BLE001
-                err = err or exc
-        if err is not None:
-            raise err
+        run_parallel(self._worker, fns)
 
     # ---- updates ----------------------------------------------------------------------------------------
     def _update_ff0(self, bufs: dict, nrows: int, beta: float, lr_factor: float) -> None:
@@ -632,6 +436,12 @@ class CorInfoMaxTrainer(Trainer):
         x = bufs["x"][:nrows]
         d = bufs["r"][1][:nrows] - bufs["rf"][1][:nrows]
         self.Wff[0].addmm_(x.T, d, alpha=self.params.lr_ff[0] * lr_factor / (beta * nrows))
+        self._decay(self.Wff[0], self.params.lr_ff[0] * lr_factor)
+
+    def _decay(self, w: torch.Tensor, rate: float) -> None:
+        """``weight_decay``: W ← W − rate·ε·W on the freshly updated matrix (the authors' code; params.py)."""
+        if self.params.weight_decay:
+            w.sub_(w * (rate * self.params.epsilon))
 
     def _update_rest(self, bufs: dict, nrows: int, beta: float, lr_factor: float) -> None:
         """Every other matrix (each from its own pre-update value, so the order does not matter)."""
@@ -650,10 +460,12 @@ class CorInfoMaxTrainer(Trainer):
         en = rn1 - rn @ wff
         ef = rf1 - rf @ wff
         wff.addmm_(torch.cat([rn, rf]).T, torch.cat([en, ef.neg_()]), alpha=p.lr_ff[k] * scale)
+        self._decay(wff, p.lr_ff[k] * lr_factor)
         wfb = self.Wfb[k]
         bn = rn - rn1 @ wfb
         bf = rf - rf1 @ wfb
         wfb.addmm_(torch.cat([rn1, rf1]).T, torch.cat([bn, bf.neg_()]), alpha=p.lr_fb[k - 1] * scale)
+        self._decay(wfb, p.lr_fb[k - 1] * lr_factor)
 
     def _update_lateral(self, bufs: dict, k: int, nrows: int) -> None:
         """B_k (or D_k, O_k) from the nudged rates."""
@@ -855,16 +667,3 @@ class CorInfoMaxTrainer(Trainer):
         except Exception:  # noqa: BLE001
             pass
 
-
-def initial_weights_shapes(params: CorInfoMaxParams) -> dict[str, np.ndarray]:
-    """Shapes of every weight (as zero-size placeholders with .shape), without drawing random numbers."""
-    n, P = params.sizes, params.n_layers
-
-    class _S:
-        def __init__(self, shape):
-            self.shape = shape
-
-    out = {f"W_ff{k}": _S((n[k], n[k + 1])) for k in range(P)}
-    out.update({f"W_fb{k}": _S((n[k + 1], n[k])) for k in range(1, P)})
-    out.update({f"B{k}": _S((n[k], n[k])) for k in range(1, P + 1)})
-    return out

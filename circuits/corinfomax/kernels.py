@@ -1,0 +1,150 @@
+"""Sweep kernels of the fast trainer: the Gauss-Seidel sweeps of one phase in three interchangeable forms.
+
+:func:`sweeps_py` is the definition (plain torch, also valid TorchScript); "torchscript" is the same function
+scripted (one call per phase that runs without the GIL, so the trainer's lanes integrate in parallel);
+"cpp" is ``sweeps.cpp`` next to this file, the same arithmetic in the same order with fused element-wise
+loops, compiled once per machine by ``torch.utils.cpp_extension``. All three give the same numbers (tested
+in float64). :func:`onednn_available` probes oneDNN's pre-packed float32 GEMM, which the kernels call when the
+trainer packs its matrices (``gemm="onednn"``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import List
+
+import torch
+
+from neuromorph.errors import ConfigError
+
+__all__ = ["SWEEP_KERNELS", "NO_TENSOR", "onednn_available", "onednn_pack", "sweeps_py", "resolve_kernel"]
+
+def onednn_available() -> bool:
+    global _ONEDNN_PACK, _ONEDNN_LINEAR_ADD
+    try:
+        if not torch.backends.mkldnn.is_available():
+            return False
+        _ONEDNN_PACK = torch.ops.mkldnn._reorder_linear_weight._op
+        _ONEDNN_LINEAR_ADD = torch.ops.mkldnn._linear_pointwise.binary._op
+        w = torch.arange(6, dtype=torch.float32).reshape(3, 2)
+        x = torch.ones(1, 2)
+        e = torch.ones(1, 3)
+        got = _ONEDNN_LINEAR_ADD(x, e, _ONEDNN_PACK(w, 1), None, "add")
+        return bool(torch.equal(got, e + x @ w.T))
+    except Exception:  # noqa: BLE001 - any failure means: use the BLAS path
+        return False
+
+
+_ONEDNN_PACK = None
+_ONEDNN_LINEAR_ADD = None
+
+
+def onednn_pack(matrix: torch.Tensor, rows: int) -> torch.Tensor:
+    """oneDNN's packed form of an (out, in) float32 matrix for products with ``rows``-row inputs
+    (after :func:`onednn_available` returned True)."""
+    return _ONEDNN_PACK(matrix, rows)
+
+# placeholder for the unused index 0 of per-layer lists (TorchScript lists hold tensors only)
+NO_TENSOR = torch.empty(0)
+
+
+def sweeps_py(u: List[torch.Tensor], r: List[torch.Tensor], G: List[torch.Tensor], E: List[torch.Tensor],
+               Wfbs: List[torch.Tensor], C: List[torch.Tensor], latp: torch.Tensor, mus: List[float],
+               sizes: List[int], c_h: float, c_o: float, onednn: bool, sparse: bool, a: List[torch.Tensor],
+               q: List[torch.Tensor], tmp: torch.Tensor, mu_a_h: float, mu_a_o: float) -> List[torch.Tensor]:
+    """The Gauss-Seidel sweeps of one phase (module docstring), in place on u, r, a, q; returns G.
+
+    G[k] = E[k] + r[k] C[k] holds the lateral term of layer k (for the next sweep) and the basal drive of
+    layer k+1 (for this sweep). ``C[k]`` is the oneDNN-packed (out, in) matrix when ``onednn``, else the
+    plain (in, out) one. Written in the TorchScript subset: scripted, the whole phase runs as one call that
+    does not hold the GIL, so the lanes of the split layout integrate truly in parallel.
+    """
+    P = len(sizes) - 1
+    for mu in mus:
+        for k in range(1, P + 1):
+            uk = u[k]
+            if k < P:
+                uk.addmm_(r[k + 1], Wfbs[k], beta=1.0 - mu * c_h, alpha=mu)
+                uk.add_(G[k][:, : sizes[k]], alpha=mu)
+            else:
+                uk.addmm_(r[P], latp, beta=1.0 - mu * c_o, alpha=mu)
+            if k > 1:
+                uk.add_(G[k - 1][:, sizes[k - 1]:], alpha=mu)
+            if sparse:
+                uk.sub_(q[k], alpha=mu)
+                torch.clamp(uk, min=0.0, out=r[k])
+                # interneuron step with the new r[k] and the old q[k]
+                mu_a = mu_a_h if k < P else mu_a_o
+                torch.sum(r[k], dim=1, keepdim=True, out=tmp)
+                tmp.add_(q[k]).sub_(1.0)
+                a[k].mul_(1.0 - mu_a).add_(tmp, alpha=mu_a)
+                torch.clamp(a[k], min=0.0, out=q[k])
+            else:
+                torch.clamp(uk, 0.0, 1.0, out=r[k])
+            if k < P:
+                if onednn:  # oneDNN with a pre-packed matrix (AVX-512 kernels on this CPU): a new tensor
+                    G[k] = torch.ops.mkldnn._linear_pointwise(r[k], E[k], C[k], None, "add")
+                else:
+                    torch.addmm(E[k], r[k], C[k], out=G[k])
+    return G
+
+
+SWEEP_KERNELS = ("auto", "cpp", "torchscript", "python")
+_KERNEL_CACHE: dict[str, object] = {}
+_KERNEL_ERRORS: dict[str, str] = {}
+
+
+def _load_kernel(kind: str):
+    """The sweep function of one kind, or None (reason in ``_KERNEL_ERRORS``) where it cannot be had here.
+
+    "python": :func:`sweeps_py` as is. "torchscript": the same function scripted (no GIL, less overhead).
+    "cpp": ``sweeps.cpp`` next to this file, the same arithmetic with fused element-wise loops, compiled once
+    per machine by ``torch.utils.cpp_extension`` (needs a C++ compiler and ninja; cached under
+    ``$TORCH_EXTENSIONS_DIR`` or ~/.cache/torch_extensions).
+    """
+    if kind in _KERNEL_CACHE or kind in _KERNEL_ERRORS:
+        return _KERNEL_CACHE.get(kind)
+    fn = None
+    try:
+        if kind == "python":
+            fn = sweeps_py
+        elif kind == "torchscript":
+            onednn_available()  # scripting resolves torch.ops.mkldnn at compile time
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.jit.script's deprecation notice (torch >= 2.9)
+                fn = torch.jit.script(sweeps_py)
+        elif kind == "cpp":
+            import logging
+            from pathlib import Path
+
+            # importing cpp_extension logs "No CUDA runtime is found" on CPU-only machines: irrelevant here
+            log = logging.getLogger("torch.utils.cpp_extension")
+            level = log.level
+            log.setLevel(logging.ERROR)
+            try:
+                from torch.utils.cpp_extension import load
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    load("neuromorph_corinfomax_sweeps", sources=[str(Path(__file__).with_name("sweeps.cpp"))],
+                         extra_cflags=["-O3"], is_python_module=False, verbose=False)
+            finally:
+                log.setLevel(level)
+            fn = torch.ops.neuromorph_corinfomax.sweeps
+    except Exception as exc:  # noqa: BLE001 - reported by the trainer when this kind is asked for explicitly
+        _KERNEL_ERRORS[kind] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        return None
+    _KERNEL_CACHE[kind] = fn
+    return fn
+
+
+def resolve_kernel(kind: str = "auto") -> tuple[str, object]:
+    """(name, function) of the sweep kernel: "auto" takes the first of cpp, torchscript, python that works."""
+    if kind not in SWEEP_KERNELS:
+        raise ConfigError(f"kernel must be one of {SWEEP_KERNELS}, got {kind!r}")
+    for name in (("cpp", "torchscript", "python") if kind == "auto" else (kind,)):
+        fn = _load_kernel(name)
+        if fn is not None:
+            return name, fn
+    raise ConfigError(f"the {kind!r} sweep kernel is not available here ({_KERNEL_ERRORS.get(kind)}); "
+                      "use kernel='auto' (falls back to TorchScript or plain Python)")
