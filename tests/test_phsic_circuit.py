@@ -2,7 +2,7 @@
 
 Also: averaged over all ordered pairs of a batch (b3 held at the batch mean of b2), the streaming update is
 exactly −η times the batch-form pHSIC gradient (eq. 40), computed here with torch autograd of the loss
-written from the paper (not with circuits.phsic.batch).
+written from the paper (not with circuits.phsic.trainer).
 """
 
 import dataclasses
@@ -376,3 +376,34 @@ def test_batch_only_settings(overrides, match):
         circuit.example_data(4, 0)
     with pytest.raises(ConfigError, match=match):
         circuit.build_brian(circuit.initial_weights(0), {})
+
+
+# ---- layout -----------------------------------------------------------------------------------------------------------
+def test_reference_side_imports_no_brian2():
+    """The torch reference, its vectorised form and the trainer are independent of the Brian2 model: importing them
+    (in a fresh interpreter) loads neither brian2 nor brian_model."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import circuits.phsic, circuits.phsic.reference, circuits.phsic.streaming, circuits.phsic.trainer\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'brian2' or m.endswith('brian_model')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_weight_layout_is_the_one_list():
+    """Circuit, trainer and initial weights all use params.weight_layout (names, order and shapes)."""
+    from circuits.phsic.params import weight_layout
+    from circuits.phsic.trainer import initial_weights, weight_names
+
+    circuit = PHSIC.verification_instance("divnorm")
+    layout = weight_layout(circuit.params)
+    assert list(layout) == ["W1", "W2", "W_out", "b_out"] and layout["W2"] == (8, 6) and layout["b_out"] == (3,)
+    assert circuit.weight_shapes() == layout and weight_names(circuit.params) == list(layout)
+    w = initial_weights(circuit.params.batch_params(), 0)
+    assert list(w) == list(layout)
+    assert {k: tuple(v.shape)[::-1] for k, v in w.items()} == layout  # trainer stores (n_post, n_pre)
+    assert circuit.plastic_names() == ("W1", "W2")
