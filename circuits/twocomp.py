@@ -85,6 +85,9 @@ class TwoComp(Circuit):
             trials_per_update=p.batch,
         )
 
+    def plastic_names(self):
+        return PLASTIC
+
     # ---- weights and data --------------------------------------------------------------------------------
     def initial_weights(self, seed: int) -> dict[str, np.ndarray]:
         p = self.params

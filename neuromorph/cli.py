@@ -83,7 +83,13 @@ def cmd_sweep(args) -> int:
 
 
 def _verification_circuit(name, overrides):
+    """The circuit's small verification instance with ``--set params.K=V`` applied on top of it."""
     from .circuit import get_circuit
+
+    return get_circuit(name).verification_circuit(**_params_overrides(overrides))
+
+
+def _params_overrides(overrides) -> dict:
     from .config import parse_overrides
 
     parsed = parse_overrides(overrides) if overrides else {}
@@ -91,10 +97,9 @@ def _verification_circuit(name, overrides):
     if unknown:
         raise ConfigError(f"--set here takes params.KEY=VALUE only; got {unknown} (e.g. --set params.n_hidden=5)")
     params = parsed.get("params", {})
-    circuit = get_circuit(name, **params)
-    if not params and hasattr(circuit, "verification_circuit"):
-        circuit = circuit.verification_circuit()
-    return circuit
+    if not isinstance(params, dict):
+        raise ConfigError("--set here takes params.KEY=VALUE (e.g. --set params.n_hidden=5), not params=VALUE")
+    return params
 
 
 def cmd_verify(args) -> int:
