@@ -331,6 +331,31 @@ def test_registry_and_defaults():
     assert isinstance(make_params(PHSICCircuitParams, {"sigma": 2, "b3_init": [1, 2, 3]}), PHSICCircuitParams)
 
 
+def test_verification_circuit_applies_overrides_on_the_small_instance():
+    """`neuromorph verify phsic --set ...`: the overrides land on the small instance, not on the 784-1024 network."""
+    c = get_circuit("phsic")
+    v = c.verification_circuit(sigma=0.07, pairs_per_update=3)
+    assert v.params.sizes == (6, 8, 6, 3) and v.params.sigma == 0.07 and v.params.pairs_per_update == 3
+    assert v.params.mode == "divnorm" and v.params.delta == 0.1  # the rest of the small divnorm instance
+    plain = c.verification_circuit(mode="plain")
+    assert plain.params.mode == "plain" and plain.params.sigma == 1.0 and plain.params.sizes == (6, 8, 6, 3)
+    assert get_circuit("phsic", mode="plain").verification_circuit(lr_local=0.1).params.lr_local == 0.1
+    with pytest.raises(ConfigError, match="unknown key"):
+        c.verification_circuit(not_a_key=1)
+    assert c.compared_states() == c.state_names() and set(c.plastic_names()) == {"W1", "W2", "W3"}
+
+
+def test_trainer_options():
+    c = PHSIC.verification_instance("divnorm")
+    assert c.trainer_options() == {"dtype": "float32"}
+    assert c.make_trainer(6, 3, seed=0).dtype == torch.float32
+    assert c.make_trainer(6, 3, seed=0, dtype="float64").dtype == torch.float64
+    with pytest.raises(ConfigError, match="dtype"):
+        c.make_trainer(6, 3, seed=0, dtype="float16")
+    with pytest.raises(ConfigError, match="unknown trainer option"):
+        c.make_trainer(6, 3, seed=0, threads=2)
+
+
 # ---- bad inputs -------------------------------------------------------------------------------------------------------
 def test_bad_inputs():
     circuit = PHSIC.verification_instance("plain")

@@ -1,4 +1,14 @@
-"""Brian2 model of the streaming pHSIC circuit (the equations and the step order are in ``equations.py``)."""
+"""Brian2 model of the streaming pHSIC circuit, built from the templates of ``equations.py`` (what is simulated and
+the step order are written there), one small function per population or projection.
+
+Groups and their place in the Gauss-Seidel sweep of a step (Brian2 ``order``; a summed input runs at its target's
+order − 1, a population's rates at its order in the 'groups' slot):
+
+    X, Y (0) → L_k (10k) → N_k (10k + 5, divnorm) → O (10(L + 1)) → K (1000) → b1_k, b2_k, b3_k (1000 + 10k + 2/4/6)
+
+Gates in the ``end`` slot: memories (order 0), b3's running average (order 0), the learning event of W^k (order 1,
+on the ``learn`` step only), monitors (order 1000).
+"""
 
 from __future__ import annotations
 
@@ -6,213 +16,173 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .params import state_names
+from neuromorph.brian import blocks
+from neuromorph.brian.blocks import attach, gated_store, neuron_group, run_code, synapses, trial_inputs
+from neuromorph.brian.model import BrianModel, set_weight_matrix
+from neuromorph.errors import ConfigError
+
+from . import equations as E
+from .params import PHSICCircuitParams, state_names
 
 if TYPE_CHECKING:  # pragma: no cover
+    from neuromorph.phases import PhaseSchedule
+
     from .circuit import PHSIC
 
 __all__ = ["build_brian"]
 
+_INPUT_KEYS = ("x_a", "x_b", "y_a", "y_b")
 
-def build_brian(circuit: PHSIC, weights, data):
-    """Groups (order = position in the sweep; a summed variable runs at its target's order − 1):
 
-    X, Y (0) → L_k (10k) → N_k (10k+5, divnorm) → O (10(L+1)) → K (1000) → b1_k, b2_k, b3_k (1000+10k+2/4/6).
-    """
-    circuit.params.check_streaming()
-    from brian2 import NeuronGroup, Synapses, TimedArray, second
-
-    from neuromorph.brian import BrianModel, set_weight_matrix
-
+def build_brian(circuit: PHSIC, weights, data) -> BrianModel:
+    """The circuit's Brian2 objects for ``data``'s trials (one TimedArray row per trial), with its probes."""
     p, sch = circuit.params, circuit.schedule
+    p.check_streaming()
     circuit.check_weights(weights)
     n_trials = circuit.check_data(data)
-    N, L, C = p.sizes, p.n_hidden_layers, p.sizes[-1]
-    divnorm = p.mode == "divnorm"
-    T, dt = sch.trial_steps, circuit.dt
-    rows = T * dt * second  # one TimedArray row per trial
-    tas = {k: TimedArray(np.asarray(data[k], dtype=float), dt=rows, name=f"{k}_in") for k in ("x_a", "x_b", "y_a", "y_b")}
-    flags = sch.brian_flags()
-    slope, sig2 = float(p.leaky_slope), float(p.sigma) ** 2
-    objects, probes = [], {}
-
-    def group(n, eqs, name, order, with_flags=False):
-        G = NeuronGroup(n, (flags + "\n" if with_flags else "") + eqs, name=name, order=order, method="euler")
-        objects.append(G)
-        return G
-
-    def relay(pre, post, assignments, name, i=None, j=None):
-        """Plastic-free synapses carrying ``assignments`` ('target_post = expr' lines, summed)."""
-        S = Synapses(pre, post, "\n".join(f"{a} : 1 (summed)" for a in assignments), name=name)
-        if i is None:
-            S.connect()
-        else:
-            S.connect(i=np.asarray(i), j=np.asarray(j))
-        objects.append(S)
-        return S
-
-    def store(G, pairs):
-        code = "\n".join(f"{m} = gate_store*{v} + (1 - gate_store)*{m}" for m, v in pairs)
-        G.run_regularly(code, when="end", order=0, name=f"{G.name}_store")
-
-    # inputs and labels (clamped in every phase; sample a in phase sample_a, sample b afterwards)
-    X = group(
-        N[0], "out = clamp_x*(in_sample_a*x_a_in(t, i) + (1 - in_sample_a)*x_b_in(t, i)) : 1\nout_a : 1", "X", 0, True
-    )
-    Y = group(C, "out = clamp_y*(in_sample_a*y_a_in(t, i) + (1 - in_sample_a)*y_b_in(t, i)) : 1\nout_a : 1", "Y", 0, True)
-    store(X, [("out_a", "out")])
-    store(Y, [("out_a", "out")])
-
-    pre, layers, norms, b1s, b3s, syns = X, {}, {}, {}, {}, {}
+    _check_learn_step(sch)
+    L = p.n_hidden_layers
+    objects: list = []
+    probes: dict[str, tuple] = {}
+    N, C = p.sizes, p.sizes[-1]
+    X = input_population(sch, "X", "x", N[0], objects)
+    Y = input_population(sch, "Y", "y", C, objects)
+    layers, norms, syns = {}, {}, {}
+    pre = X
     for k in range(1, L + 1):
-        n, na, c = N[k], p.group_size(k), p.n_groups
-        eq_L = f"""
-        I : 1      # W^k h^(k-1), summed (eq. 1)
-        mod : 1    # third factor arriving at the neuron: M (plain, eq. 62) or M_alpha (divnorm, eq. 66)
-        z = clip(I, 0, inf) + {slope!r}*clip(I, -inf, 0) : 1
-        g = int(I > 0) + {slope!r}*int(I <= 0) : 1
-        out_a : 1  # memory of the forwarded activity at sample a (eq. 15-16, ideal hold)
-        g_a : 1    # memory of f'(a) at sample a
-        """
-        if divnorm:
-            eq_L += f"""
-        zbar : 1   # group mean, from the group's interneuron
-        u : 1      # u_alpha (eq. 17), from the group's interneuron
-        r = (z - zbar)/u**{p.power!r} : 1   # divisive normalisation (eq. 21)
-        out = r : 1
-        """
-        else:
-            eq_L += "\nout = z : 1\n"
-        Lk = group(n, eq_L, f"L{k}", 10 * k, True)
-        store(Lk, [("out_a", "out"), ("g_a", "g")])
-        layers[k] = Lk
-        S = Synapses(pre, Lk, "w : 1\nacc : 1\nI_post = w*out_pre : 1 (summed)", name=f"W{k}")
-        set_weight_matrix(S, np.asarray(weights[f"W{k}"], dtype=float))
-        if divnorm:  # eq. 48 / 63a: difference of pre-post products, r g h
-            hebb = "out_post*g_post*out_pre - out_a_post*g_a_post*out_a_pre"
-        else:  # eq. 41: difference of post activity times difference of f' h
-            hebb = "(out_post - out_a_post)*(g_post*out_pre - g_a_post*out_a_pre)"
-        S.run_regularly(f"acc += gate_learn_post*mod_post*({hebb})", when="end", order=1, name=f"W{k}_learn")
-        S.run_regularly(
-            f"w += apply_update_post*{p.lr_effective(k)!r}*acc\nacc = acc*(1 - apply_update_post)",
-            when="end",
-            order=2,
-            name=f"W{k}_apply",
-        )
-        objects.append(S)
-        syns[k] = S
-        probes[f"z{k}"] = (Lk, "z")
-        probes[f"mod{k}"] = (Lk, "mod")
-        if divnorm:
-            probes[f"r{k}"] = (Lk, "r")
-            Nk = group(
-                c,
-                f"""
-                S1 : 1     # sum of z over the group
-                S2 : 1     # sum of z^2 over the group
-                zbar = S1/{float(na)!r} : 1
-                u = (S2 - S1*zbar + {float(p.delta)!r})/{float(na)!r} : 1   # eq. 17
-                w = u**{1.0 - p.power!r} : 1                               # eq. 18 before centring
-                w_a : 1    # memory of w at sample a
-                Mc : 1     # global third factor M from b3 (eq. 62)
-                dmean : 1  # mean over groups of (w - w_a), from b1 (centring of v, eq. 18)
-                Malpha = Mc*(w - w_a - dmean) : 1                            # eq. 66: M * Delta v_alpha (eq. 64)
-                """,
-                f"L{k}_norm",
-                10 * k + 5,
-                True,
-            )
-            store(Nk, [("w_a", "w")])
-            norms[k] = Nk
-            probes[f"u{k}"] = (Nk, "u")
-            member = np.arange(n)
-            relay(Lk, Nk, ["S1_post = z_pre", "S2_post = z_pre*z_pre"], f"L{k}_to_norm", member, member // na)
-            relay(Nk, Lk, ["zbar_post = zbar_pre", "u_post = u_pre", "mod_post = Malpha_pre"], f"L{k}_norm_to_L", member // na, member)
-        pre = Lk
-
-    O = group(N[-1], "I : 1\nb : 1\no = I + b : 1", "O", 10 * (L + 1))
-    O.b = np.asarray(weights["b_out"], dtype=float)
-    W_out = Synapses(pre, O, "w : 1\nI_post = w*out_pre : 1 (summed)", name="W_out")
-    set_weight_matrix(W_out, np.asarray(weights["W_out"], dtype=float))
-    objects.append(W_out)
-    probes["o"] = (O, "o")
-
-    # label kernel k(y_b, y_a) (eq. 35): one unit comparing the label populations with their memory
-    ky_expr = f"({float(C)!r}*dot - 1)/{float(C - 1)!r}" if p.center_labels else "dot"
-    K = group(1, f"dot : 1\nky = {ky_expr} : 1", "K", 1000)
-    relay(Y, K, ["dot_post = out_pre*out_a_pre"], "Y_to_K")
-    probes["ky"] = (K, "ky")
-
+        layers[k] = hidden_layer(p, sch, k, objects, probes)
+        syns[k] = projection(p, k, pre, layers[k], weights[f"W{k}"], objects)
+        if p.mode == "divnorm":
+            norms[k] = norm_unit(p, sch, k, layers[k], objects, probes)
+        pre = layers[k]
+    readout(p, pre, weights, objects, probes)
+    K = label_kernel(p, Y, objects, probes)
     for k in range(1, L + 1):
-        base = 1000 + 10 * k
-        if divnorm:
-            c = float(p.n_groups)
-            B1 = group(
-                1,
-                f"""
-                D1 : 1   # sum over groups of Delta w_alpha
-                D2 : 1   # sum over groups of (Delta w_alpha)^2
-                b1 = D2 - D1*D1/{c!r} : 1       # sum of (Delta v_alpha)^2 (eq. 65)
-                kz = exp(-b1/{2 * sig2!r}) : 1     # Gaussian kernel on v (eq. 19)
-                dmean = D1/{c!r} : 1
-                """,
-                f"L{k}_b1",
-                base + 2,
-            )
-            d = "(w_pre - w_a_pre)"
-            relay(norms[k], B1, [f"D1_post = {d}", f"D2_post = {d}*{d}"], f"L{k}_norm_to_b1")
-            relay(B1, norms[k], ["dmean_post = dmean_pre"], f"L{k}_b1_to_norm")
-        else:
-            B1 = group(
-                1,
-                f"b1 : 1   # sum of (z - z_a)^2 (eq. 59)\nkz = exp(-b1/{2 * sig2!r}) : 1   # eq. 26",
-                f"L{k}_b1",
-                base + 2,
-            )
-            d = "(out_pre - out_a_pre)"
-            relay(layers[k], B1, [f"b1_post = {d}*{d}"], f"L{k}_to_b1")
-        B2 = group(1, f"ky_in : 1\nkz_in : 1\nb2 = {float(p.gamma)!r}*ky_in - 2*kz_in : 1   # eq. 60", f"L{k}_b2", base + 4)
-        relay(K, B2, ["ky_in_post = ky_pre"], f"K_to_L{k}_b2")
-        relay(B1, B2, ["kz_in_post = kz_pre"], f"L{k}_b1_to_b2")
-        B3 = group(
-            1,
-            f"""
-            b2_in : 1
-            kz_in : 1
-            b3 : 1                                     # running mean of b2 (eq. 61)
-            M = -(b2_in - b3)*kz_in/{sig2!r} : 1       # the layer's third factor (eq. 62)
-            """,
-            f"L{k}_b3",
-            base + 6,
-            True,
-        )
-        B3.b3 = p.b3_start(k)
-        B3.run_regularly(
-            f"b3 = gate_centre*({float(p.beta_avg)!r}*b2_in + {1.0 - p.beta_avg!r}*b3) + (1 - gate_centre)*b3",
-            when="end",
-            order=0,
-            name=f"L{k}_b3_centre",
-        )
-        relay(B1, B3, ["kz_in_post = kz_pre"], f"L{k}_b1_to_b3")
-        relay(B2, B3, ["b2_in_post = b2_pre"], f"L{k}_b2_to_b3")
-        if divnorm:
-            relay(B3, norms[k], ["Mc_post = M_pre"], f"L{k}_b3_to_norm")
-        else:
-            relay(B3, layers[k], ["mod_post = M_pre"], f"L{k}_b3_to_L")
-        b1s[k], b3s[k] = B1, B3
-        probes[f"b1_{k}"] = (B1, "b1")
-        probes[f"b2_{k}"] = (B2, "b2")
-        probes[f"b3_{k}"] = (B3, "b3")
-        probes[f"M{k}"] = (B3, "M")
-
-    state_probes = {name: probes[name] for name in state_names(p)}
+        third_factor(p, sch, k, layers[k], norms.get(k), K, objects, probes)
+    namespace = trial_inputs(data, _INPUT_KEYS, sch.trial_steps * circuit.dt)
     return BrianModel(
         objects=objects,
         schedule=sch,
         n_trials=n_trials,
-        dt=dt,
-        state_probes=state_probes,
+        dt=circuit.dt,
+        state_probes={name: probes[name] for name in state_names(p)},
         weight_probes={f"W{k}": (syns[k], (N[k - 1], N[k]), "w") for k in range(1, L + 1)},
-        inputs={k: ta for k, ta in tas.items()},
-        namespace={f"{k}_in": ta for k, ta in tas.items()},
+        inputs={key: namespace[f"{key}_in"] for key in _INPUT_KEYS},
+        namespace=namespace,
     )
+
+
+def relay(pre, post, assignments, name, i=None, j=None, ref=""):
+    """:func:`neuromorph.brian.blocks.relay` whose namespace also holds the two groups' symbols: a relay reads
+    subexpressions of its groups (b3's M = −(b2 − b3) kz/σ²), which Brian2 resolves in the synapses' namespace."""
+    S = blocks.relay(pre, post, assignments, name, i=i, j=j, ref=ref)
+    S.namespace.update({**(pre.namespace or {}), **(post.namespace or {})})
+    return S
+
+
+def _check_learn_step(sch: PhaseSchedule) -> None:
+    """The learning event carries the window's apply step too: both must be the trial's last step."""
+    if sch.end("update") != sch.trial_steps - 1:
+        raise ConfigError("phsic: the update phase must end the trial (its learn step is where a window is applied)")
+
+
+# ---- populations of the sweep -----------------------------------------------------------------------------------
+def input_population(sch: PhaseSchedule, name: str, key: str, n: int, objects: list):
+    """X or Y (n units): sample a during sample_a, b afterwards, once per step; memory of sample a (``store``)."""
+    G = neuron_group(n, E.input_population(name), schedule=sch, order=0, events={"learn": "gate_learn > 0"})
+    run_code(G, E.input_rates(name, key))
+    gated_store(G, [("out_a", "out")])
+    objects.append(G)
+    return G
+
+
+def hidden_layer(p: PHSICCircuitParams, sch: PhaseSchedule, k: int, objects: list, probes: dict):
+    """L_k: rates once per step after its summed inputs; memories (``store``); the ``learn`` event (it drives the
+    plasticity of the projection this layer sends, W^(k+1))."""
+    G = neuron_group(p.sizes[k], E.hidden_layer(p, k), schedule=sch, order=10 * k, events={"learn": "gate_learn > 0"})
+    run_code(G, E.hidden_rates(p, k))
+    gated_store(G, [("out_a", "out"), ("g_a", "g")])
+    objects.append(G)
+    probes[f"z{k}"] = (G, "z")
+    probes[f"mod{k}"] = (G, "mod")
+    if p.mode == "divnorm":
+        probes[f"r{k}"] = (G, "out")
+    return G
+
+
+def projection(p: PHSICCircuitParams, k: int, pre, post, matrix, objects: list):
+    """W^k: the summed drive of layer k and its two-point update, run on the ``learn`` event of the pre-synaptic
+    population only (``end`` slot, order 1: after the memories, before the monitors, as an every-step gated block
+    would). The pre side triggers it because synapses are stored pre-major: each spiking pre neuron's synapses
+    are contiguous in memory (a post-triggered pathway strides through them, several times slower)."""
+    learn = E.projection_learning(p, k)
+    S = synapses(pre, post, E.projection_synapses(k).bind(**learn.namespace),
+                 on_pre={"learn": learn.code(comments=False)}, on_event={"learn": "learn"})
+    S.learn.when, S.learn.order = learn.when, learn.order
+    attach(S.learn, learn)
+    set_weight_matrix(S, np.asarray(matrix, dtype=float))
+    objects.append(S)
+    return S
+
+
+def norm_unit(p: PHSICCircuitParams, sch: PhaseSchedule, k: int, layer, objects: list, probes: dict):
+    """N_k: one interneuron per group of n_α contiguous neurons; statistics in, z̄, u and M_α out."""
+    c, na = p.n_groups, p.group_size(k)
+    G = neuron_group(c, E.norm_unit(p, k), schedule=sch, order=10 * k + 5)
+    gated_store(G, [("w_a", "w")])
+    objects.append(G)
+    member = np.arange(p.sizes[k])
+    objects.append(relay(layer, G, ["S1_post = z_pre", "S2_post = z_pre*z_pre"], f"L{k}_to_norm", member, member // na, ref="eq. 17"))
+    objects.append(relay(G, layer, ["zbar_post = zbar_pre", "u_post = u_pre", "mod_post = Malpha_pre"], f"L{k}_norm_to_L",
+                         member // na, member, ref="eqs. 17, 66"))
+    probes[f"u{k}"] = (G, "u")
+    return G
+
+
+def readout(p: PHSICCircuitParams, last, weights, objects: list, probes: dict):
+    """O: the fixed readout W_outᵀ h^L + b_out."""
+    O = neuron_group(p.sizes[-1], E.readout(p), order=10 * (p.n_hidden_layers + 1))
+    O.b = np.asarray(weights["b_out"], dtype=float)
+    S = synapses(last, O, E.readout_synapses())
+    set_weight_matrix(S, np.asarray(weights["W_out"], dtype=float))
+    objects += [O, S]
+    probes["o"] = (O, "o")
+    return O
+
+
+def label_kernel(p: PHSICCircuitParams, labels, objects: list, probes: dict):
+    """K: k(y_b, y_a) from the label population and its memory (eq. 35)."""
+    K = neuron_group(1, E.label_kernel(p), order=1000)
+    objects += [K, relay(labels, K, ["dot_post = out_pre*out_a_pre"], "Y_to_K", ref="eq. 35")]
+    probes["ky"] = (K, "ky")
+    return K
+
+
+# ---- third-factor units of layer k --------------------------------------------------------------------------------
+def third_factor(p: PHSICCircuitParams, sch: PhaseSchedule, k: int, layer, norm, K, objects: list, probes: dict):
+    """b1_k (kernel of the two points), b2_k (γ k_y − 2 kz), b3_k (running mean, M) and M's way back to the
+    layer (directly in plain; through the group interneurons as M_α in divnorm)."""
+    base = 1000 + 10 * k
+    B1 = neuron_group(1, E.b1_unit(p, k), order=base + 2)
+    objects.append(B1)
+    if p.mode == "divnorm":
+        d = "(w_pre - w_a_pre)"
+        objects.append(relay(norm, B1, [f"D1_post = {d}", f"D2_post = {d}*{d}"], f"L{k}_norm_to_b1", ref="eq. 65"))
+        objects.append(relay(B1, norm, ["dmean_post = dmean_pre"], f"L{k}_b1_to_norm", ref="eq. 18"))
+    else:
+        d = "(out_pre - out_a_pre)"
+        objects.append(relay(layer, B1, [f"b1_post = {d}*{d}"], f"L{k}_to_b1", ref="eq. 59"))
+    B2 = neuron_group(1, E.b2_unit(p, k), order=base + 4)
+    objects += [B2, relay(K, B2, ["ky_in_post = ky_pre"], f"K_to_L{k}_b2"), relay(B1, B2, ["kz_in_post = kz_pre"], f"L{k}_b1_to_b2")]
+    B3 = neuron_group(1, E.b3_unit(p, k), schedule=sch, order=base + 6)
+    B3.b3 = p.b3_start(k)
+    run_code(B3, E.b3_centre(p, k))
+    objects += [B3, relay(B1, B3, ["kz_in_post = kz_pre"], f"L{k}_b1_to_b3"), relay(B2, B3, ["b2_in_post = b2_pre"], f"L{k}_b2_to_b3")]
+    if p.mode == "divnorm":
+        objects.append(relay(B3, norm, ["Mc_post = M_pre"], f"L{k}_b3_to_norm", ref="eq. 62"))
+    else:
+        objects.append(relay(B3, layer, ["mod_post = M_pre"], f"L{k}_b3_to_L", ref="eq. 62"))
+    probes[f"b1_{k}"] = (B1, "b1")
+    probes[f"b2_{k}"] = (B2, "b2")
+    probes[f"b3_{k}"] = (B3, "b3")
+    probes[f"M{k}"] = (B3, "M")

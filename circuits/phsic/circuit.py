@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from neuromorph.brian.blocks import check_trial_inputs
 from neuromorph.circuit import Circuit, Trace, TrialData, make_params
 from neuromorph.errors import ConfigError, ShapeError
 from neuromorph.phases import Phase, PhaseSchedule
@@ -56,8 +57,8 @@ class PHSIC(Circuit):
     def n_layers(self) -> int:
         return self.params.n_hidden_layers
 
-    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
-        return weight_layout(self.params)
+    # the one list of weight names and shapes (Circuit.weight_shapes reads it)
+    weight_layout = staticmethod(weight_layout)
 
     def plastic_names(self) -> tuple[str, ...]:
         return plastic_names(self.params)
@@ -65,29 +66,21 @@ class PHSIC(Circuit):
     def state_names(self) -> tuple[str, ...]:
         return state_names(self.params)
 
+    def compared_states(self) -> tuple[str, ...]:
+        """Every recorded state: rates, third factors, label kernel, readout (both simulators record them all)."""
+        return state_names(self.params)
+
     # ---- checks ------------------------------------------------------------------------------------------------
     def check_data(self, data: TrialData) -> int:
         """The number of trials in ``data``; ShapeError naming the entry and the expected shape otherwise."""
         N = self.params.sizes
         n_in, C = N[0], N[-1]
-        for key in ("x_a", "x_b", "y_a", "y_b"):
-            if key not in data:
-                raise ShapeError(
-                    f"{self.name}: trial data needs 'x_a', 'x_b' (n_trials, {n_in}) and one-hot 'y_a', 'y_b' "
-                    f"(n_trials, {C}); missing {key!r}"
-                )
-        xa, xb, ya, yb = (np.asarray(data[k], dtype=float) for k in ("x_a", "x_b", "y_a", "y_b"))
-        if xa.ndim != 2 or xa.shape[1] != n_in:
-            raise ShapeError(f"{self.name}: inputs 'x_a' have shape {xa.shape}, expected (n_trials, {n_in})")
-        n = xa.shape[0]
-        if xb.shape != (n, n_in):
-            raise ShapeError(f"{self.name}: inputs 'x_b' have shape {xb.shape}, expected ({n}, {n_in})")
-        for key, y in (("y_a", ya), ("y_b", yb)):
-            if y.shape != (n, C):
-                raise ShapeError(f"{self.name}: labels {key!r} have shape {y.shape}, expected ({n}, {C}) one-hot")
+        n = check_trial_inputs(self.name, data, {"x_a": (None, n_in), "x_b": (None, n_in), "y_a": (None, C), "y_b": (None, C)})
+        for key in ("y_a", "y_b"):
+            y = np.asarray(data[key], dtype=float)
             if not (np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1)):
                 raise ShapeError(f"{self.name}: labels {key!r} must be one-hot rows (the label kernel is eq. 35)")
-        if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(xb))):
+        if not (np.all(np.isfinite(np.asarray(data["x_a"], dtype=float))) and np.all(np.isfinite(np.asarray(data["x_b"], dtype=float)))):
             raise ShapeError(f"{self.name}: inputs contain NaN or inf")
         return n
 
@@ -147,12 +140,28 @@ class PHSIC(Circuit):
         return cls(make_params(PHSICCircuitParams, kw, where=f"{cls.name} verification parameters"))
 
     def verification_circuit(self, **overrides) -> PHSIC:
-        """The small instance of this circuit's mode (`neuromorph verify phsic`), ``overrides`` applied on top."""
-        return type(self).verification_instance(self.params.mode, **overrides)
+        """The small instance (`neuromorph verify phsic`) of the mode in ``overrides``, else of this circuit's
+        mode, with ``overrides`` (``--set params.K=V``) applied on top of it."""
+        overrides = dict(overrides)
+        mode = overrides.pop("mode", self.params.mode)
+        return type(self).verification_instance(mode, **overrides)
 
     # ---- trainer -----------------------------------------------------------------------------------------------
-    def make_trainer(self, n_in: int, n_classes: int, seed: int, dtype=torch.float32):
-        """The batch-form trainer (``circuits.phsic.trainer.PHSICTrainer``) with this circuit's parameters."""
+    def trainer_options(self) -> dict:
+        """``dtype``: "float32" (training runs) or "float64" (bit-reproducible checks)."""
+        return {"dtype": "float32"}
+
+    def make_trainer(self, n_in: int, n_classes: int, seed: int, **options):
+        """The batch-form trainer (``circuits.phsic.trainer.PHSICTrainer``) with this circuit's parameters;
+        ``options`` from :meth:`trainer_options` (``dtype`` also as a torch dtype)."""
+        dtype = self.check_trainer_options(options)["dtype"]
+        dtypes = {"float32": torch.float32, "float64": torch.float64}
+        if isinstance(dtype, str):
+            if dtype not in dtypes:
+                raise ConfigError(f"{self.name}: trainer option dtype must be one of {sorted(dtypes)}, got {dtype!r}")
+            dtype = dtypes[dtype]
+        elif dtype not in dtypes.values():
+            raise ConfigError(f"{self.name}: trainer option dtype must be one of {sorted(dtypes)}, got {dtype!r}")
         N = self.params.sizes
         if (n_in, n_classes) != (N[0], N[-1]):
             raise ShapeError(
@@ -173,6 +182,24 @@ class PHSIC(Circuit):
     def simulate_reference(self, weights, data, dtype=torch.float64) -> Trace:
         """The torch reference (``reference.simulate_reference``)."""
         return reference.simulate_reference(self, weights, data, dtype=dtype)
+
+    def equations(self) -> list:
+        """The model's equations as Brian2 holds them (:meth:`Circuit.equations`), each projection followed by its
+        event-driven learning code: Brian2 keeps that on the synapses as a pathway, which the generic read-back
+        does not list, so its template (the exact text and namespace Brian2 received) is added here."""
+        n = self.schedule.trials_per_update
+        model = self.build_brian(self.initial_weights(0), self.example_data(n, 0))
+        read = model.equations()
+        listed = {g.name for g in read}
+        by_name = {obj.name: obj for obj in model.objects}
+        out = []
+        for g in read:
+            out.append(g)
+            for pathway in getattr(by_name.get(g.name), "_pathways", ()):
+                template = getattr(pathway, "_nm_template", None)
+                if template is not None and template.name not in listed:
+                    out.append(template)
+        return out
 
     # ---- readout -------------------------------------------------------------------------------------------------
     def forward(self, weights, x, dtype=torch.float64) -> dict[str, np.ndarray]:
