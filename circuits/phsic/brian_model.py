@@ -32,6 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["build_brian"]
 
 _INPUT_KEYS = ("x_a", "x_b", "y_a", "y_b")
+# the steps on which a pre-synaptic population triggers its projection's plasticity pathways
+_EVENTS = {"learn": "gate_learn > 0", "apply": "apply_update > 0"}
 
 
 def build_brian(circuit: PHSIC, weights, data) -> BrianModel:
@@ -89,7 +91,7 @@ def _check_learn_step(sch: PhaseSchedule) -> None:
 # ---- populations of the sweep -----------------------------------------------------------------------------------
 def input_population(sch: PhaseSchedule, name: str, key: str, n: int, objects: list):
     """X or Y (n units): sample a during sample_a, b afterwards, once per step; memory of sample a (``store``)."""
-    G = neuron_group(n, E.input_population(name), schedule=sch, order=0, events={"learn": "gate_learn > 0"})
+    G = neuron_group(n, E.input_population(name), schedule=sch, order=0, events=_EVENTS)
     run_code(G, E.input_rates(name, key))
     gated_store(G, [("out_a", "out")])
     objects.append(G)
@@ -99,7 +101,7 @@ def input_population(sch: PhaseSchedule, name: str, key: str, n: int, objects: l
 def hidden_layer(p: PHSICCircuitParams, sch: PhaseSchedule, k: int, objects: list, probes: dict):
     """L_k: rates once per step after its summed inputs; memories (``store``); the ``learn`` event (it drives the
     plasticity of the projection this layer sends, W^(k+1))."""
-    G = neuron_group(p.sizes[k], E.hidden_layer(p, k), schedule=sch, order=10 * k, events={"learn": "gate_learn > 0"})
+    G = neuron_group(p.sizes[k], E.hidden_layer(p, k), schedule=sch, order=10 * k, events=_EVENTS)
     run_code(G, E.hidden_rates(p, k))
     gated_store(G, [("out_a", "out"), ("g_a", "g")])
     objects.append(G)
@@ -111,15 +113,17 @@ def hidden_layer(p: PHSICCircuitParams, sch: PhaseSchedule, k: int, objects: lis
 
 
 def projection(p: PHSICCircuitParams, k: int, pre, post, matrix, objects: list):
-    """W^k: the summed drive of layer k and its two-point update, run on the ``learn`` event of the pre-synaptic
-    population only (``end`` slot, order 1: after the memories, before the monitors, as an every-step gated block
-    would). The pre side triggers it because synapses are stored pre-major: each spiking pre neuron's synapses
+    """W^k: the summed drive of layer k and its two-point update, run on the ``learn`` and ``apply`` events of the
+    pre-synaptic population only (``end`` slot, orders 1 and 2: after the memories, before the monitors, where
+    every-step gated blocks would run). The pre side triggers them because synapses are stored pre-major: each spiking pre neuron's synapses
     are contiguous in memory (a post-triggered pathway strides through them, several times slower)."""
-    learn = E.projection_learning(p, k)
-    S = synapses(pre, post, E.projection_synapses(k).bind(**learn.namespace),
-                 on_pre={"learn": learn.code(comments=False)}, on_event={"learn": "learn"})
-    S.learn.when, S.learn.order = learn.when, learn.order
-    attach(S.learn, learn)
+    learn, apply = E.projection_learning(p, k), E.projection_apply(p, k)
+    S = synapses(pre, post, E.projection_synapses(k).bind(**apply.namespace),
+                 on_pre={"learn": learn.code(comments=False), "apply": apply.code(comments=False)},
+                 on_event={"learn": "learn", "apply": "apply"})
+    for pathway, template in ((S.learn, learn), (S.apply, apply)):
+        pathway.when, pathway.order = template.when, template.order
+        attach(pathway, template)
     set_weight_matrix(S, np.asarray(matrix, dtype=float))
     objects.append(S)
     return S

@@ -78,11 +78,12 @@ subexpressions: a subexpression is re-evaluated in every synapse that reads it, 
 r = (z − z̄)/u^p (a power) cost ~15 ns per synapse and step. Nothing changes a layer's inputs between its place in
 the sweep and the end of the step, so the values are those the subexpressions had.
 
-Learning runs only when it happens. The ``learn`` gate opens on one step per trial (the last of ``update``, which
-is also the trial's last step, where ``apply_update`` can fire): the layer neurons emit an event on that step
-(``events: learn = gate_learn > 0``, in the inputs and every layer) and each projection's ``on_pre`` code
-accumulates, applies on ``apply_update`` and resets the window's sum. The pathway runs where the gated every-step block ran (``end`` slot, order 1: after
-the memories, before the monitors): the same arithmetic, at 1/(steps per trial) of its cost.
+Learning runs only when it happens. The ``learn`` gate opens on one step per trial (the last of ``update``) and
+``apply_update`` on the last step of a window's last pair: the pre-synaptic populations (inputs and layers) emit the
+events ``learn`` and ``apply`` on those steps, and each projection runs its accumulation (``end`` slot, order 1)
+and its update (order 2) as event-driven pathways, where the gated every-step blocks used to run: after the
+memories, before the monitors. The post-synaptic factors of the change (fb, fa: M (z_b − z_a) g or M_α r g of
+each point) are per-neuron state too, so a synapse adds fb h_b − fa h_a.
 
 Trial data: each trial carries both samples, ``x_a``, ``x_b`` (n_trials, N_0) and one-hot ``y_a``, ``y_b``
 (n_trials, C). ``PHSIC.trial_data`` turns a stream of samples s_0, s_1, ... into pairs (s_{t-1}, s_t)
@@ -111,6 +112,7 @@ __all__ = [
     "hidden_rates",
     "projection_synapses",
     "projection_learning",
+    "projection_apply",
     "readout_synapses",
     "norm_unit",
     "readout",
@@ -156,6 +158,8 @@ def hidden_layer(p: PHSICCircuitParams, k: int) -> GroupEquations:
         Eq("mod : 1", "eq. 66" if p.mode == "divnorm" else "eq. 62", "third factor at the neuron: M_alpha (divnorm) or M"),
         Eq("out_a : 1", "eqs. 15-16", "memory of the forwarded activity at sample a"),
         Eq("g_a : 1", "eqs. 15-16", "memory of f'(a) at sample a"),
+        Eq("fb : 1", "eq. 48" if p.mode == "divnorm" else "eq. 41", "post-synaptic factor of sample b in dW"),
+        Eq("fa : 1", "eq. 48" if p.mode == "divnorm" else "eq. 41", "post-synaptic factor of sample a in dW"),
     ]
     namespace = {"slope": float(p.leaky_slope)}
     if p.mode == "divnorm":
@@ -173,10 +177,18 @@ def hidden_rates(p: PHSICCircuitParams, k: int) -> GroupEquations:
         Eq("z = clip(I, 0, inf) + slope*clip(I, -inf, 0)", "eq. 1", "LReLU"),
         Eq("g = int(I > 0) + slope*int(I <= 0)", "eq. 1", "f'"),
     ]
-    if p.mode == "divnorm":
-        lines.append(Eq("out = (z - zbar)/u**p", "eq. 21", "divisive normalisation r"))
-    else:
-        lines.append(Eq("out = z", "eq. 1"))
+    if p.mode == "divnorm":  # dW = M_alpha (r_b g_b h_b - r_a g_a h_a): the post factors r g M_alpha of the two points
+        lines += [
+            Eq("out = (z - zbar)/u**p", "eq. 21", "divisive normalisation r"),
+            Eq("fb = mod*out*g", "eqs. 48, 63", "M_alpha r_b g_b"),
+            Eq("fa = mod*out_a*g_a", "eqs. 48, 63", "M_alpha r_a g_a"),
+        ]
+    else:  # dW = M (z_b - z_a)(g_b h_b - g_a h_a): the post factors M (z_b - z_a) g of the two points
+        lines += [
+            Eq("out = z", "eq. 1"),
+            Eq("fb = mod*(out - out_a)*g", "eq. 41", "M (z_b - z_a) g_b"),
+            Eq("fa = mod*(out - out_a)*g_a", "eq. 41", "M (z_b - z_a) g_a"),
+        ]
     namespace = {"slope": float(p.leaky_slope)}
     if p.mode == "divnorm":
         namespace["p"] = float(p.power)
@@ -207,26 +219,29 @@ def readout_synapses() -> GroupEquations:
 
 
 def projection_learning(p: PHSICCircuitParams, k: int) -> GroupEquations:
-    """The two-point three-factor update of W^k, run by the ``learn`` event of its pre-synaptic population."""
-    if p.mode == "divnorm":  # eq. 48 / 63a: difference of pre-post products, r g h
-        hebb = Eq("acc += mod_post*(out_post*g_post*out_pre - out_a_post*g_a_post*out_a_pre)", "eqs. 48, 63, 66",
-                  "M_alpha (r_b g_b h_b - r_a g_a h_a)")
-    else:  # eq. 41: difference of post activity times difference of f' h
-        hebb = Eq("acc += mod_post*((out_post - out_a_post)*(g_post*out_pre - g_a_post*out_a_pre))", "eq. 41",
-                  "M (z_b - z_a)(g_b h_b - g_a h_a)")
+    """The two-point three-factor change of W^k, summed over the window: run by the ``learn`` event of its
+    pre-synaptic population (the post factors fb, fa are per-neuron state, see :func:`hidden_rates`)."""
+    ref = "eqs. 48, 63, 66" if p.mode == "divnorm" else "eq. 41"
+    doc = "M_alpha (r_b g_b h_b - r_a g_a h_a)" if p.mode == "divnorm" else "M (z_b - z_a)(g_b h_b - g_a h_a)"
     return GroupEquations(
-        f"W{k}_learn",
+        f"W{k}_learn", (Eq("acc += fb_post*out_pre - fa_post*out_a_pre", ref, doc),), kind="code", when="end", order=1, ref=ref
+    )
+
+
+def projection_apply(p: PHSICCircuitParams, k: int) -> GroupEquations:
+    """The window's change applied to W^k, run by the ``apply`` event (last step of a window's last pair)."""
+    ref = "eq. 48" if p.mode == "divnorm" else "eq. 41"
+    return GroupEquations(
+        f"W{k}_apply",
         (
-            hebb,
-            Eq("w += apply_update_post*eta*acc", "eq. 48" if p.mode == "divnorm" else "eq. 41",
-               "once per window: eta (x 2(1-p)/n_alpha in divnorm) / pairs per update"),
-            Eq("acc = acc*(1 - apply_update_post)", "", "start the next window from zero"),
+            Eq("w += eta*acc", ref, "eta (x 2(1-p)/n_alpha in divnorm) / pairs per update"),
+            Eq("acc = 0", "", "start the next window from zero"),
         ),
         {"eta": float(p.lr_effective(k))},
         kind="code",
         when="end",
-        order=1,
-        ref="eq. 48" if p.mode == "divnorm" else "eq. 41",
+        order=2,
+        ref=ref,
     )
 
 
@@ -329,7 +344,7 @@ def all_equations(p: PHSICCircuitParams) -> list[GroupEquations]:
     out = [input_population("X"), input_rates("X", "x"), input_population("Y"), input_rates("Y", "y")]
     L = p.n_hidden_layers
     for k in range(1, L + 1):
-        out += [projection_synapses(k), projection_learning(p, k), hidden_layer(p, k), hidden_rates(p, k)]
+        out += [projection_synapses(k), projection_learning(p, k), projection_apply(p, k), hidden_layer(p, k), hidden_rates(p, k)]
         if p.mode == "divnorm":
             out.append(norm_unit(p, k))
     out += [readout(p), readout_synapses(), label_kernel(p)]
