@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from circuits.phsic import batch as B
-from circuits.phsic.batch import PHSICTrainer
+from circuits.phsic import trainer as B
+from circuits.phsic.trainer import PHSICTrainer
 from circuits.phsic.params import PHSICParams
 from neuromorph.circuit import make_params
 from neuromorph.errors import ConfigError, ShapeError

@@ -2,7 +2,7 @@
 
 Also: averaged over all ordered pairs of a batch (b3 held at the batch mean of b2), the streaming update is
 exactly −η times the batch-form pHSIC gradient (eq. 40), computed here with torch autograd of the loss
-written from the paper (not with circuits.phsic.batch).
+written from the paper (not with circuits.phsic.trainer).
 """
 
 import dataclasses
@@ -331,6 +331,31 @@ def test_registry_and_defaults():
     assert isinstance(make_params(PHSICCircuitParams, {"sigma": 2, "b3_init": [1, 2, 3]}), PHSICCircuitParams)
 
 
+def test_verification_circuit_applies_overrides_on_the_small_instance():
+    """`neuromorph verify phsic --set ...`: the overrides land on the small instance, not on the 784-1024 network."""
+    c = get_circuit("phsic")
+    v = c.verification_circuit(sigma=0.07, pairs_per_update=3)
+    assert v.params.sizes == (6, 8, 6, 3) and v.params.sigma == 0.07 and v.params.pairs_per_update == 3
+    assert v.params.mode == "divnorm" and v.params.delta == 0.1  # the rest of the small divnorm instance
+    plain = c.verification_circuit(mode="plain")
+    assert plain.params.mode == "plain" and plain.params.sigma == 1.0 and plain.params.sizes == (6, 8, 6, 3)
+    assert get_circuit("phsic", mode="plain").verification_circuit(lr_local=0.1).params.lr_local == 0.1
+    with pytest.raises(ConfigError, match="unknown key"):
+        c.verification_circuit(not_a_key=1)
+    assert c.compared_states() == c.state_names() and set(c.plastic_names()) == {"W1", "W2", "W3"}
+
+
+def test_trainer_options():
+    c = PHSIC.verification_instance("divnorm")
+    assert c.trainer_options() == {"dtype": "float32"}
+    assert c.make_trainer(6, 3, seed=0).dtype == torch.float32
+    assert c.make_trainer(6, 3, seed=0, dtype="float64").dtype == torch.float64
+    with pytest.raises(ConfigError, match="dtype"):
+        c.make_trainer(6, 3, seed=0, dtype="float16")
+    with pytest.raises(ConfigError, match="unknown trainer option"):
+        c.make_trainer(6, 3, seed=0, threads=2)
+
+
 # ---- bad inputs -------------------------------------------------------------------------------------------------------
 def test_bad_inputs():
     circuit = PHSIC.verification_instance("plain")
@@ -376,3 +401,34 @@ def test_batch_only_settings(overrides, match):
         circuit.example_data(4, 0)
     with pytest.raises(ConfigError, match=match):
         circuit.build_brian(circuit.initial_weights(0), {})
+
+
+# ---- layout -----------------------------------------------------------------------------------------------------------
+def test_reference_side_imports_no_brian2():
+    """The torch reference, its vectorised form and the trainer are independent of the Brian2 model: importing them
+    (in a fresh interpreter) loads neither brian2 nor brian_model."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import circuits.phsic, circuits.phsic.reference, circuits.phsic.streaming, circuits.phsic.trainer\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'brian2' or m.endswith('brian_model')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_weight_layout_is_the_one_list():
+    """Circuit, trainer and initial weights all use params.weight_layout (names, order and shapes)."""
+    from circuits.phsic.params import weight_layout
+    from circuits.phsic.trainer import initial_weights, weight_names
+
+    circuit = PHSIC.verification_instance("divnorm")
+    layout = weight_layout(circuit.params)
+    assert list(layout) == ["W1", "W2", "W_out", "b_out"] and layout["W2"] == (8, 6) and layout["b_out"] == (3,)
+    assert circuit.weight_shapes() == layout and weight_names(circuit.params) == list(layout)
+    w = initial_weights(circuit.params.batch_params(), 0)
+    assert list(w) == list(layout)
+    assert {k: tuple(v.shape)[::-1] for k, v in w.items()} == layout  # trainer stores (n_post, n_pre)
+    assert circuit.plastic_names() == ("W1", "W2")

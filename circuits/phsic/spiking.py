@@ -1,4 +1,4 @@
-"""Spiking twin of a trained pHSIC network's inference (the batch-form MLP of ``batch.py``, dropout off).
+"""Spiking twin of a trained pHSIC network's inference (the batch-form MLP of ``trainer.py``, dropout off).
 
 The rate network, for sizes ``(N_0, N_1, ..., N_L, C)`` and weights in (n_pre, n_post) orientation as
 :meth:`PHSICTrainer.weights` returns them (the streaming circuit's :meth:`PHSIC.forward` computes it)::

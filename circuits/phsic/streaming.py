@@ -1,9 +1,9 @@
-"""Vectorised torch form of the streaming pHSIC circuit's learning (``circuits.phsic.circuit``), for data sets.
+"""Vectorised torch form of the streaming pHSIC circuit's learning (``circuits.phsic``), for data sets.
 
 :meth:`PHSIC.simulate_reference` steps every population through every integration step of every trial, one
 trial after another: the reference that the Brian2 model is checked against, but ~1 ms per step in Python, too
 slow for tens of thousands of samples. This module computes the *same weight trajectory* directly from the
-quantities the circuit's gates read, using two facts the circuit guarantees (module docstring of circuit.py):
+quantities the circuit's gates read, using two facts the circuit guarantees (docstring of equations.py):
 
 1. When a gate reads a signal, every signal has settled (the minimum phase durations are chosen so), so each
    gate sees the steady-state rates of the clamped sample: the settled forward pass of sample a (memory,
@@ -33,13 +33,15 @@ pairs of a trailing incomplete window move b3 but are never applied, again as in
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from neuromorph.errors import ShapeError
 
-from .circuit import PHSIC
+if TYPE_CHECKING:  # pragma: no cover
+    from .circuit import PHSIC
 
 __all__ = ["StreamingPHSIC", "stream_pair_indices"]
 

@@ -197,6 +197,9 @@ def main(argv=None) -> int:
     ap.add_argument("--torch-updates", type=int, default=2, help="updates timed with simulate_reference")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (the cpp binary is single-threaded)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", choices=["fashion_mnist", "uniform"], default="fashion_mnist",
+                    help="inputs: Fashion-MNIST training samples, or seeded uniform [-1, 1] samples with "
+                         "temporally correlated labels (PHSIC.example_data; the cost does not depend on the data)")
     ap.add_argument("--build-root", default=None, help="where the build directories go (default: a temporary one)")
     ap.add_argument("--out", default=str(ROOT / "experiments/phsic/results/bench_phsic_brian"))
     ap.add_argument("--render", metavar="JSON", help="only rewrite <out>.md from a stored result JSON")
@@ -212,11 +215,14 @@ def main(argv=None) -> int:
         return 0
     torch.set_num_threads(args.threads)
 
-    data_set = load_dataset("fashion_mnist", scale="symmetric")
     n_trials = args.updates * args.pairs_per_update
-    rng = np.random.default_rng(args.seed)
-    idx = rng.choice(len(data_set.y_train), n_trials, replace=False)
-    x, labels = data_set.x_train[idx].astype(float), data_set.y_train[idx]
+    if args.data == "fashion_mnist":
+        data_set = load_dataset("fashion_mnist", scale="symmetric")
+        rng = np.random.default_rng(args.seed)
+        idx = rng.choice(len(data_set.y_train), n_trials, replace=False)
+        x, labels = data_set.x_train[idx].astype(float), data_set.y_train[idx]
+    else:  # the samples b of the small instance's seeded stream, at the benchmarked input size
+        x, labels = make_circuit("plain", 8, 1, args.pairs_per_update).example_inputs(n_trials, args.seed)
 
     tmp = tempfile.TemporaryDirectory(prefix="phsic-bench-") if args.build_root is None else None
     build_root = Path(args.build_root or tmp.name)
@@ -266,7 +272,7 @@ def main(argv=None) -> int:
         "command": " ".join(["python", "experiments/phsic/bench_phsic_brian.py", *sys.argv[1:]]),
         "setup": (f"streaming pHSIC, cpp_standalone (single-threaded binary), {args.hidden_layers} hidden layer(s), "
                   f"{args.pairs_per_update} pairs per update, {args.updates} updates in one compiled run, "
-                  f"Fashion-MNIST inputs; torch float64 with {args.threads} thread(s)"),
+                  f"{'Fashion-MNIST' if args.data == 'fashion_mnist' else 'uniform [-1, 1]'} inputs; torch float64 with {args.threads} thread(s)"),
         "machine": {"host": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(),
                     "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
         "versions": package_versions(), "git_commit": git_commit(), "total_wall_s": time.perf_counter() - t_start,

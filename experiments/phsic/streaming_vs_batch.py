@@ -50,7 +50,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from circuits.phsic import PHSIC, PHSICCircuitParams  # noqa: E402
-from circuits.phsic.batch import PHSICTrainer, epoch_plan  # noqa: E402
+from circuits.phsic.trainer import PHSICTrainer, epoch_plan  # noqa: E402
 from circuits.phsic.streaming import StreamingPHSIC  # noqa: E402
 from neuromorph.io import atomic_write_json, atomic_write_text  # noqa: E402
 
@@ -110,7 +110,7 @@ def phsic_losses(circuit: PHSIC, weights: dict, x: np.ndarray, labels: np.ndarra
     Computed with the batch form's ``local_loss`` on the settled forward pass, so a lower value means the
     hidden layer carries more label information relative to its self-similarity, whichever rule got it there.
     """
-    from circuits.phsic.batch import label_kernel, layer_forward, local_loss
+    from circuits.phsic.trainer import label_kernel, layer_forward, local_loss
 
     P = circuit.params.batch_params()
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x105]))

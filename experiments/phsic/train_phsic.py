@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from circuits.phsic.batch import PHSICTrainer  # noqa: E402
+from circuits.phsic.trainer import PHSICTrainer  # noqa: E402
 from circuits.phsic.params import PHSICParams  # noqa: E402
 from neuromorph.circuit import make_params  # noqa: E402
 from neuromorph.data import load_dataset  # noqa: E402

@@ -1,6 +1,6 @@
 """pHSIC batch form (Pogodin & Latham 2020): torch reference of the layer-local kernelized-bottleneck MLP.
 
-What is simulated follows the authors' code (../shared/notes/reference-code.md §2.1-2.5). Row-major batches,
+What is simulated follows the authors' code (the facts are listed in ``params.py``). Row-major batches,
 weights stored as (n_post, n_pre) like ``nn.Linear`` and returned by :meth:`PHSICTrainer.weights` as
 (n_pre, n_post). Per hidden layer k, in forward order::
 
@@ -46,7 +46,7 @@ import torch
 from neuromorph.circuit import Trainer
 from neuromorph.errors import ConfigError, ShapeError
 
-from .params import PHSICParams
+from .params import PHSICParams, weight_layout
 
 __all__ = [
     "PHSICTrainer",
@@ -251,22 +251,27 @@ def three_factor_delta_w(h: torch.Tensor, W: torch.Tensor, labels: torch.Tensor,
 # deterministic helpers
 # ---------------------------------------------------------------------------------------------------------
 def weight_names(params: PHSICParams) -> list[str]:
-    return [f"W{k + 1}" for k in range(len(params.hidden))] + ["W_out", "b_out"]
+    """W1..WL, W_out, b_out: the order of :func:`~circuits.phsic.params.weight_layout`."""
+    return list(weight_layout(params))
 
 
 def initial_weights(params: PHSICParams, seed: int, dtype=torch.float64) -> dict[str, torch.Tensor]:
-    """PyTorch's default nn.Linear init, U(±1/√fan_in), drawn in the order W1..WL, W_out, b_out from
-    ``torch.Generator().manual_seed(seed)``; tensors in (n_post, n_pre) orientation (b_out: (C,))."""
+    """PyTorch's default nn.Linear init, U(±1/√fan_in), drawn in the order of ``weight_layout`` (W1..WL, W_out,
+    b_out) from ``torch.Generator().manual_seed(seed)``; tensors in (n_post, n_pre) orientation (b_out: (C,)),
+    the bias bound by the readout's fan-in."""
     g = torch.Generator().manual_seed(int(seed))
-    sizes = params.sizes
     out = {}
-    for k in range(len(sizes) - 1):
-        fan_in, fan_out = sizes[k], sizes[k + 1]
+    fan_in_out = None
+    for name, shape in weight_layout(params).items():
+        if len(shape) == 2:
+            fan_in, fan_out = shape
+            if name == "W_out":
+                fan_in_out = fan_in
+        else:  # the readout's bias: nn.Linear's bound 1/√fan_in of its layer
+            fan_in, fan_out = fan_in_out, shape[0]
         b = 1.0 / math.sqrt(fan_in)
-        name = f"W{k + 1}" if k < len(sizes) - 2 else "W_out"
-        out[name] = (torch.rand(fan_out, fan_in, generator=g, dtype=torch.float64) * 2 - 1).mul_(b).to(dtype)
-    b = 1.0 / math.sqrt(sizes[-2])
-    out["b_out"] = (torch.rand(sizes[-1], generator=g, dtype=torch.float64) * 2 - 1).mul_(b).to(dtype)
+        size = (fan_out, fan_in) if len(shape) == 2 else (fan_out,)
+        out[name] = (torch.rand(*size, generator=g, dtype=torch.float64) * 2 - 1).mul_(b).to(dtype)
     return out
 
 
