@@ -12,9 +12,14 @@ What is reproduced:
   2016) and the ε-mixtures of eq. (7); saturated-linear σ; optional random 50 % connectivity; and a
   step-by-step torch model of the Appendix-1 circuit;
 * ``trainer.py``: the mini-batch trainer used for accuracy runs;
-* experiments/urfb/linear_theory.py: the linear-network simulation of §5.1 (Fig. 12).
+* ``equations.py`` / ``brian_model.py`` / ``circuit.py``: the Appendix-1 circuit in Brian2 - supervisory,
+  error and control units at the output (rule 6 from the circuit's own dynamics), shutdown units u, v and
+  feedback units in the hidden layers, Hebbian W and R updates, Fig. 15's timing as one phase schedule -
+  registered as ``urfb`` and verified against ``reference.simulate_circuit``;
+* ``linear.py`` and experiments/urfb/linear_theory.py: the linear-network simulation of §5.1 (Fig. 12).
 """
 
+from .circuit import URFB
 from .params import METHODS, URFBParams, phase_schedule, plastic_layout, weight_layout
 
-__all__ = ["URFBParams", "METHODS", "weight_layout", "plastic_layout", "phase_schedule"]
+__all__ = ["URFB", "URFBParams", "METHODS", "weight_layout", "plastic_layout", "phase_schedule"]

@@ -202,7 +202,7 @@ def circuit_state_names(params: URFBParams) -> dict[str, int]:
     for l in range(1, L):
         for s in ("x", "u", "v", "d"):
             names[f"{s}{l}"] = N[l]
-    for s in ("h", "d", "t", "z", "e"):
+    for s in ("h", "d", "tc", "z", "err"):
         names[f"{s}_out"] = N[L]
     return names
 
@@ -253,7 +253,8 @@ def simulate_circuit(
 
     def apply(keys, n_batch):
         for k in keys:
-            rate = p.lr / n_batch * (eps if k.startswith("R") else 1.0)
+            # the same expressions as the Brian2 namespace's eta_w, eta_r (identical rounding)
+            rate = p.r_factor * p.lr / n_batch if k.startswith("R") else p.lr / n_batch
             W[k] = W[k] + rate * mask[k] * acc[k]
             acc[k] = torch.zeros_like(acc[k])
 
@@ -267,7 +268,7 @@ def simulate_circuit(
             xs = [x0] + [st[f"x{l}"] for l in range(1, L)]
             h = {l: xs[l - 1] @ W[f"W{l}"] for l in range(1, L + 1)}
             d_of = {l: st[f"d{l}"] for l in range(1, L)}
-            d_of[L] = st["e_out"]
+            d_of[L] = st["err_out"]
             fb = {l - 1: d_of[l] @ W[f"R{l}"] for l in range(2, L + 1)}
             ph = step.phase.name
             # 'end' slot, order 0: the phase's latches
@@ -275,11 +276,11 @@ def simulate_circuit(
                 for l in range(1, L):
                     st[f"x{l}"] = sigma(h[l], s_)
             elif ph == "err":
-                d = sigma_delta(h[L] + 2 * M * sup[trial] - 2 * M * st["t_out"], M, S, mu, p.overshoot)
+                d = sigma_delta(h[L] + 2 * M * sup[trial] - 2 * M * st["tc_out"], M, S, mu, p.overshoot)
                 t = sigma_t(d, mu)
-                st["d_out"], st["t_out"] = d, t
+                st["d_out"], st["tc_out"] = d, t
                 st["z_out"] = st["z_out"] + (1.0 - st["z_out"]) * (t != 0).to(dtype)
-                st["e_out"] = d * (1.0 - st["z_out"])
+                st["err_out"] = d * (1.0 - st["z_out"])
             elif ph.startswith("uv"):
                 l = int(ph[2:])
                 st[f"u{l}"] = (st[f"x{l}"] >= 1.0).to(dtype)
@@ -292,7 +293,7 @@ def simulate_circuit(
             if ph.startswith("upd"):
                 l = int(ph[3:])
                 xpre = x0 if l == 1 else st[f"x{l - 1}"]
-                dl = st["e_out"] if l == L else st[f"d{l}"]
+                dl = st["err_out"] if l == L else st[f"d{l}"]
                 if f"W{l}" in acc:
                     acc[f"W{l}"] = acc[f"W{l}"] + torch.outer(xpre, dl)
                 if f"R{l}" in acc:
