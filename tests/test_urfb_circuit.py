@@ -37,9 +37,12 @@ def test_brian_numpy_equals_torch(overrides):
     assert ("R2" in names) == (c.params.method == "urfb")
 
 
+@pytest.mark.slow
 @pytest.mark.standalone
 @pytest.mark.parametrize("backend", ["cython", "cpp_standalone"])
 def test_brian_compiled_backends_equal_torch(backend, tmp_path):
+    # ~30 code objects to compile per case: minutes on a loaded machine (experiments/urfb/verify_all.py
+    # runs every case on every backend)
     for c in (_small(), _small(method="frfb", feedback_after_update=False, batch=2)):
         rep = verify(c, backend, build_dir=tmp_path / c.params.method)
         assert rep.passed, rep.table()
