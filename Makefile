@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.neuromorph-installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench clean-venv
+.PHONY: demo test test-fast test-cuda test-gpu bench clean-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,8 +23,20 @@ demo: $(STAMP)
 	  $(BIN)/neuromorph run experiments/demo/corinfomax_digits.toml --out results/demo-corinfomax-digits; fi
 	@echo "reports: results/demo-*/report.md (figures in results/demo-*/figures/)"
 
+# Test tiers (markers in setup.cfg; README "Tests"). `make test` is what CI runs (.ci/run): every circuit on
+# numpy, cython and cpp_standalone, and one nvcc build per circuit (tests/conftest.py cuda_builds) shared by
+# every test that needs it. GPU runs are their own tier (they skip without a GPU).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -rs $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs -m "not gpu" --durations=15 $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -rs -m "not slow and not standalone and not cuda_compile and not gpu" $(PYTEST_ARGS)
+
+test-cuda: $(STAMP)
+	$(BIN)/python -m pytest -q -rs -m cuda_compile $(PYTEST_ARGS)
+
+test-gpu: $(STAMP)
+	$(BIN)/python -m pytest -q -rs -m gpu $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/neuromorph bench twocomp --backends numpy cython cpp --json results/bench-twocomp.json

@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -37,6 +38,7 @@ __all__ = [
     "get_circuit",
     "circuit_names",
     "make_params",
+    "replace_params",
 ]
 
 # Per-trial data: name -> array whose first axis is the trial index (inputs, targets, per-trial signs...).
@@ -65,16 +67,21 @@ def make_params(cls: type, overrides: Mapping[str, Any] | None = None, *, where:
 
     An unknown key or a value of the wrong type raises :class:`ConfigError` naming the key and the fix.
     """
+    return replace_params(cls(), overrides, where=where)
+
+
+def replace_params(params, overrides: Mapping[str, Any] | None = None, *, where: str = "parameters"):
+    """``params`` (a dataclass instance) with ``overrides`` applied, checked like :func:`make_params`:
+    types are judged against the values being replaced."""
     overrides = dict(overrides or {})
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    known = {f.name: f for f in dataclasses.fields(params)}
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown} in {where}; valid keys are {sorted(known)}")
-    defaults = cls()
     checked = {}
     for key, value in overrides.items():
-        checked[key] = _coerce(value, getattr(defaults, key), f"{where}.{key}")
-    return dataclasses.replace(defaults, **checked)
+        checked[key] = _coerce(value, getattr(params, key), f"{where}.{key}")
+    return dataclasses.replace(params, **checked)
 
 
 def _coerce(value, default, where):
@@ -127,6 +134,9 @@ class Circuit(ABC):
     name: ClassVar[str]
     Params: ClassVar[type]
     description: ClassVar[str] = ""
+    # The params module's ``weight_layout(params) -> {name: (n_pre, n_post)}``, set as
+    # ``weight_layout = staticmethod(params.weight_layout)``: the one list of matrices every file uses.
+    weight_layout: ClassVar[Callable[[Any], dict] | None] = None
 
     def __init__(self, params=None, **overrides):
         if params is None:
@@ -185,9 +195,30 @@ class Circuit(ABC):
             raise ShapeError(f"{self.name}: labels must lie in [0, {n_out}), got range [{labels.min()}, {labels.max()}]")
         return {**template, "x": x, "y": np.eye(n_out)[labels]}
 
-    def make_trainer(self, n_in: int, n_classes: int, seed: int, dtype=None) -> Trainer:
-        """A fast trainer for real data (see :class:`Trainer`). Circuits that can learn override this."""
-        raise NotImplementedError(f"circuit {self.name!r} has no trainer; it can be verified but not trained")
+    def trainer_options(self) -> dict[str, Any]:
+        """Options :meth:`make_trainer` accepts, with their defaults (e.g. threads, kernel, dtype).
+
+        Default: none. The runner and CLI pass only these names; :meth:`check_trainer_options` rejects others.
+        """
+        return {}
+
+    def check_trainer_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The defaults of :meth:`trainer_options` updated with ``options``; an unknown name is a ConfigError."""
+        known = self.trainer_options()
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"circuit {self.name!r}: unknown trainer option(s) {unknown}; valid options are "
+                + (", ".join(f"{k} (default {v!r})" for k, v in known.items()) or "none")
+            )
+        return {**known, **options}
+
+    def make_trainer(self, n_in: int, n_classes: int, seed: int, **options) -> Trainer:
+        """A fast trainer for real data (see :class:`Trainer`) with :meth:`trainer_options` ``options``.
+
+        Circuits that can learn override this; the default says the circuit cannot be trained.
+        """
+        raise ConfigError(f"circuit {self.name!r} has no trainer; it can be verified but not trained")
 
     def build_spiking_brian(
         self, weights: Mapping[str, np.ndarray], x: np.ndarray, *, encoding: str, t_sample: float, r_max: float, tau_syn: float
@@ -215,12 +246,55 @@ class Circuit(ABC):
         return np.asarray(ex["x"]), np.asarray(ex["y"]).argmax(axis=1)
 
     def compared_states(self) -> tuple[str, ...] | None:
-        """State names the equivalence harness compares (None: all recorded)."""
+        """State names the equivalence harness compares (None: every state both sides record; then both
+        sides must record the same names)."""
         return None
 
-    def weight_shapes(self) -> dict[str, tuple[int, int]]:
-        """(n_pre, n_post) of every weight matrix. Default: read off initial_weights (override if that is costly)."""
+    def plastic_names(self) -> tuple[str, ...]:
+        """Names of the matrices a trace reports after every update (both simulators must report exactly
+        these). Default: every matrix of :meth:`weight_shapes`."""
+        return tuple(self.weight_shapes())
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """(n_pre, n_post) of every weight matrix: the class's ``weight_layout(params)`` when it declares one,
+        else read off :meth:`initial_weights` (costly for big networks: declare a layout)."""
+        layout = type(self).weight_layout
+        if layout is not None:
+            return {k: tuple(v) for k, v in layout(self.params).items()}
         return {k: tuple(np.shape(v)) for k, v in self.initial_weights(0).items()}
+
+    def with_params(self, **overrides) -> Circuit:
+        """A circuit of the same class with ``overrides`` applied on top of this one's parameters (checked)."""
+        if not overrides:
+            return self
+        return type(self)(replace_params(self.params, overrides, where=f"{self.name} parameters"))
+
+    def verification_circuit(self, **overrides) -> Circuit:
+        """The instance `neuromorph verify` and the runner's verify step check, with ``overrides``
+        (``--set params.K=V``) applied on top of it.
+
+        Default: this circuit with the overrides. Circuits whose default network is too big to verify quickly
+        override this to return their small instance (structural choices such as a variant taken from
+        ``overrides`` first, then from this circuit's parameters).
+        """
+        return self.with_params(**overrides)
+
+    def equations(self) -> list:
+        """The Brian2 model's equations as Brian2 receives them: one
+        :class:`~neuromorph.brian.equations.GroupEquations` per object and per code block, with the namespace
+        values they use and the paper's references (what `neuromorph equations` prints).
+
+        Default: build the model for one update window of example data on the active Brian2 device (runtime
+        devices only build Python objects: nothing is compiled) and read its objects back.
+        """
+        n = self.schedule.trials_per_update
+        model = self.build_brian(self.initial_weights(0), self.example_data(n, 0))
+        groups = model.equations()
+        for obj in model.objects:
+            # Built to be read, never run: without a network id Brian2 warns on deletion that the object was
+            # "never included in a network".
+            object.__setattr__(obj, "_network", "read back by Circuit.equations")
+        return groups
 
     def check_weights(self, weights: Mapping[str, np.ndarray]) -> None:
         """Raise ShapeError unless ``weights`` has exactly the circuit's matrices with their shapes."""

@@ -1,4 +1,4 @@
-"""The ``neuromorph`` command: list | info | run | sweep | verify | compare | bench.
+"""The ``neuromorph`` command: list | info | run | sweep | verify | compare | equations | bench.
 
 Errors neuromorph raises on purpose (bad config, unknown circuit, missing data or compiler, shape mismatch)
 print one line, ``error: ...``, and exit with status 2; a failed equivalence check exits with status 1.
@@ -83,7 +83,13 @@ def cmd_sweep(args) -> int:
 
 
 def _verification_circuit(name, overrides):
+    """The circuit's small verification instance with ``--set params.K=V`` applied on top of it."""
     from .circuit import get_circuit
+
+    return get_circuit(name).verification_circuit(**_params_overrides(overrides))
+
+
+def _params_overrides(overrides) -> dict:
     from .config import parse_overrides
 
     parsed = parse_overrides(overrides) if overrides else {}
@@ -91,10 +97,9 @@ def _verification_circuit(name, overrides):
     if unknown:
         raise ConfigError(f"--set here takes params.KEY=VALUE only; got {unknown} (e.g. --set params.n_hidden=5)")
     params = parsed.get("params", {})
-    circuit = get_circuit(name, **params)
-    if not params and hasattr(circuit, "verification_circuit"):
-        circuit = circuit.verification_circuit()
-    return circuit
+    if not isinstance(params, dict):
+        raise ConfigError("--set here takes params.KEY=VALUE (e.g. --set params.n_hidden=5), not params=VALUE")
+    return params
 
 
 def cmd_verify(args) -> int:
@@ -191,6 +196,21 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_equations(args) -> int:
+    """Each Brian2 object's equations as Brian2 holds them, with namespace values and the paper's references."""
+    from .brian.blocks import flag_names
+    from .brian.devices import activate
+    from .brian.equations import format_equations
+    from .circuit import get_circuit
+
+    circuit = get_circuit(args.circuit, **_params_overrides(args.set))
+    activate("numpy")  # runtime device: building the objects compiles nothing
+    groups = circuit.equations()
+    print(f"{circuit.name}: {type(circuit).description}")
+    print(format_equations(groups, flag_names(circuit.schedule)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="neuromorph", description="Brian2 + torch learning circuits: run, verify, compare")
     sub = p.add_subparsers(dest="command", required=True)
@@ -244,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json")
     s.add_argument("--set", action="append", default=[], metavar="params.KEY=VALUE")
     s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("equations", help="each group's equations as Brian2 receives them, values and paper eq. numbers")
+    s.add_argument("circuit")
+    s.add_argument("--set", action="append", default=[], metavar="params.KEY=VALUE")
+    s.set_defaults(func=cmd_equations)
 
     s = sub.add_parser("bench", help="seconds per step of a circuit on Brian2 targets and torch")
     s.add_argument("circuit")

@@ -128,21 +128,53 @@ def _error(name, kind, got: np.ndarray, ref: np.ndarray, where) -> VariableError
     )
 
 
+def _check_names(kind: str, brian: set, torch_side: set, expected: set | None) -> None:
+    """Both sides must report the same names (and, for weights, exactly the circuit's plastic matrices):
+    a name one side leaves out would otherwise never be compared."""
+    problems = []
+    if brian != torch_side:
+        problems.append(
+            f"Brian2 reports {sorted(brian)}, the torch reference {sorted(torch_side)} "
+            f"(only Brian2: {sorted(brian - torch_side)}, only torch: {sorted(torch_side - brian)})"
+        )
+    if expected is not None and torch_side != expected:
+        problems.append(f"the circuit declares {sorted(expected)} but the torch reference reports {sorted(torch_side)}")
+    if problems:
+        raise ShapeError(
+            f"{kind} names differ: " + "; ".join(problems) + "; make both simulators record the same names "
+            "(Circuit.compared_states / plastic_names)"
+        )
+
+
 def compare_traces(circuit: Circuit, brian: Trace, reference: Trace) -> list[VariableError]:
-    """Per-variable errors at every phase boundary and after every weight update."""
+    """Per-variable errors at every phase boundary and after every weight update.
+
+    States: the circuit's :meth:`~neuromorph.circuit.Circuit.compared_states` (each must be recorded by both
+    sides), or, when it declares none, every state - and then both sides must record the same names.
+    Weights: both sides must report exactly the circuit's :meth:`~neuromorph.circuit.Circuit.plastic_names`.
+    A mismatch raises ShapeError naming what is missing where.
+    """
     boundaries = circuit.schedule.boundary_steps()
     names, steps = list(boundaries), list(boundaries.values())
-    wanted = circuit.compared_states() or tuple(reference.states)
+    declared = circuit.compared_states()
+    if declared is None:
+        _check_names("state", set(brian.states), set(reference.states), None)
+        wanted = tuple(reference.states)
+    else:
+        wanted = tuple(declared)
+        for side, trace in (("Brian2", brian), ("the torch reference", reference)):
+            missing = [n for n in wanted if n not in trace.states]
+            if missing:
+                raise ShapeError(
+                    f"state names differ: the circuit compares {list(wanted)} but {side} did not record {missing}"
+                )
+    _check_names("weight", set(brian.weights), set(reference.weights), set(circuit.plastic_names()))
     out = []
     for name in wanted:
-        if name not in brian.states:
-            raise ShapeError(f"state {name!r} is in the torch reference but Brian2 did not record it")
         got = brian.states[name][:, steps, :]
         ref = reference.states[name][:, steps, :]
         out.append(_error(name, "state", got, ref, lambda idx: f"trial {idx[0]}, end of {names[idx[1]]}, unit {idx[2]}"))
     for name, ref in reference.weights.items():
-        if name not in brian.weights:
-            raise ShapeError(f"weights {name!r} are in the torch reference but Brian2 did not record them")
         out.append(_error(name, "weight", brian.weights[name], ref, lambda idx: f"after update {idx[0] + 1}, synapse {idx[1:]}"))
     return out
 

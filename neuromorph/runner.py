@@ -118,7 +118,7 @@ def _execute(circuit, config, out, manifest, manifest_path, t_start, *, resume, 
         from .equivalence import verify
 
         vc = config.verify
-        vcirc = circuit.verification_circuit() if hasattr(circuit, "verification_circuit") else circuit
+        vcirc = circuit.verification_circuit()
         results = {}
         for backend in vc.backends:
             rep = verify(vcirc, backend, n_trials=vc.samples or None, seed=config.seed, tolerance=vc.tolerance)

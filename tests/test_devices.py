@@ -3,7 +3,6 @@ without a GPU (slow, cuda_compile) and runs equal to torch where a GPU is presen
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -177,32 +176,28 @@ def _toolchain_or_skip():
 
 @pytest.mark.slow
 @pytest.mark.cuda_compile
-def test_cuda_compile_only(tmp_path):
-    from circuits.twocomp import TwoComp
-    from neuromorph.equivalence import verify
-
+def test_cuda_compile_only(cuda_builds):
+    """The nvcc build of twocomp (shared with tests/test_contract.py: one build per circuit per session)."""
     tc = _toolchain_or_skip()
     ok, why = gpu_available()
     arch = "sm_90"
     if ok:  # brian2cuda then compiles for the GPU that is present
         m = re.search(r"(\d+)\.(\d+)\s*$", why)
         arch = f"sm_{m.group(1)}{m.group(2)}" if m else arch
-    t0 = time.perf_counter()
-    report = verify(TwoComp(), "cuda", compile_only=True, build_dir=tmp_path)
-    seconds = time.perf_counter() - t0
+    report, build_dir, seconds = cuda_builds.get("twocomp")
     print(f"cuda_standalone compile-only: {seconds:.1f} s")
     assert report.compile_only and report.passed and report.variables == []
-    assert report.timings["build_dir"] == str(tmp_path)
-    main = tmp_path / "main"
+    assert report.timings["build_dir"] == str(build_dir)
+    main = build_dir / "main"
     assert main.is_file() and main.stat().st_size > 10_000
     with open(main, "rb") as f:
         assert f.read(4) == b"\x7fELF"
-    makefile = (tmp_path / "makefile").read_text()
+    makefile = (build_dir / "makefile").read_text()
     if tc.runtime_version >= 13.0:  # CUDA 13's Thrust/CUB need C++17; neuromorph adds the flag
         assert "-std=c++17" in makefile
     assert f"-arch={arch}" in makefile
     assert "-lcurand" in makefile and tc.curand_include in makefile
-    assert not (tmp_path / "results" / "last_run_info.txt").exists()  # built, never run
+    assert not (build_dir / "results" / "last_run_info.txt").exists()  # built, never run
 
 
 @pytest.mark.slow

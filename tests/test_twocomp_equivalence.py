@@ -1,9 +1,10 @@
-"""twocomp: Brian2 (numpy, cython, cpp_standalone) == torch reference == an independent numpy implementation.
+"""twocomp: Brian2 == torch reference == an independent numpy implementation.
 
-The ``backend`` fixture parametrises the equivalence check over Brian2 targets, like Nengo's ``Simulator``
-fixture does over simulators. The third implementation below is written from the equations in the
-``circuits.twocomp`` docstring, trial by trial and step by step in plain numpy, without the circuit's torch
-code or its phase schedule object.
+Every registered circuit, twocomp included, is verified on numpy, cython and cpp_standalone by
+tests/test_contract.py (the ``cpu_backend`` fixture of tests/conftest.py); this file checks what is
+particular to twocomp on the numpy target (what is compared, counts, timings). The third implementation
+below is written from the equations in the ``circuits.twocomp`` docstring, trial by trial and step by step
+in plain numpy, without the circuit's torch code or its phase schedule object.
 """
 
 import dataclasses
@@ -12,49 +13,24 @@ import json
 import numpy as np
 import pytest
 
-import neuromorph.equivalence as eq
 from circuits.twocomp import TwoComp
-from neuromorph.brian.devices import activate, check_target
+from neuromorph.brian.devices import activate
 from neuromorph.brian.model import run_model
 from neuromorph.equivalence import EquivalenceReport, compare_traces, verify
-from neuromorph.errors import BackendUnavailableError
-
-pytestmark = pytest.mark.filterwarnings("ignore:_get_vc_env is private")
 
 
-@pytest.fixture(
-    params=["numpy", "cython", pytest.param("cpp", marks=pytest.mark.standalone)],
-)
-def backend(request):
-    try:
-        check_target(request.param)
-    except BackendUnavailableError as exc:
-        pytest.skip(str(exc))
-    return request.param
-
-
-def test_verify(backend, monkeypatch):
+def test_verify(verify_spy):
     """verify() passes at 1e-9 over >= 3 updates, and plasticity really changed the weights."""
     circuit = TwoComp()
-    captured = {}
-    real_run_model = eq.run_model
-
-    def spy(model, **kw):  # keep the Brian2 trace that verify compares
-        trace, timings = real_run_model(model, **kw)
-        captured["trace"] = trace
-        return trace, timings
-
-    monkeypatch.setattr(eq, "run_model", spy)
+    backend = "numpy"
     report = verify(circuit, backend)
     assert report.backend == backend
     assert report.n_updates >= 3 and report.n_trials == 3 * circuit.params.batch
     assert {v.name for v in report.variables} == {"u_h", "u_i", "u_o", "W_xh", "W_ho"}
     assert report.passed, report.table()
     assert report.max_rel_error <= 1e-9
-    if backend == "cpp":  # built and run as a binary in a build directory
-        assert "build_and_run_s" in report.timings and "build_dir" in report.timings
-    else:  # runtime targets: run in-process, no build directory
-        assert "run_s" in report.timings and "build_dir" not in report.timings
+    # a runtime target: run in-process, no build directory
+    assert "run_s" in report.timings and "build_dir" not in report.timings
     # every boundary of every trial compared, every update of both plastic matrices
     p = circuit.params
     by_name = {v.name: v for v in report.variables}
@@ -63,7 +39,7 @@ def test_verify(backend, monkeypatch):
 
     # Plasticity is on in Brian2: the first update moved the weights, and later updates moved them again.
     w0 = circuit.initial_weights(0)
-    brian = captured["trace"]
+    brian = verify_spy.trace
     for name in ("W_xh", "W_ho"):
         hist = brian.weights[name]
         assert hist.shape == (report.n_updates, *w0[name].shape)

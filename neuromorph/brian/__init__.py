@@ -1,6 +1,7 @@
 """Brian2 side of neuromorph: target selection, model container, runs."""
 
 from .devices import TARGETS, activate, check_target, cuda_toolchain, gpu_available, target_status
+from .equations import Eq, GroupEquations, WindowedRule
 from .model import BrianModel, StandaloneSession, run_model, set_weight_matrix, weight_matrix
 
 __all__ = [
@@ -15,4 +16,7 @@ __all__ = [
     "run_model",
     "set_weight_matrix",
     "weight_matrix",
+    "Eq",
+    "GroupEquations",
+    "WindowedRule",
 ]

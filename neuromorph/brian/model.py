@@ -47,6 +47,14 @@ class BrianModel:
     def n_steps(self) -> int:
         return self.n_trials * self.schedule.trial_steps
 
+    def equations(self) -> list:
+        """Each object's equations as Brian2 holds them, with the paper's references and the namespace values
+        they use (schedule flags left out): a list of :class:`~neuromorph.brian.equations.GroupEquations`."""
+        from .blocks import flag_names
+        from .equations import read_back
+
+        return read_back(self.objects, flag_names(self.schedule), self.namespace)
+
 
 def set_weight_matrix(syn, matrix: np.ndarray, variable: str = "w") -> None:
     """Connect ``syn`` all-to-all and load ``matrix`` (n_pre, n_post) into ``variable``.

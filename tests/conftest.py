@@ -1,0 +1,148 @@
+"""Shared fixtures: Brian2 backends (each test starts and ends on a clean device), every registered circuit,
+one nvcc build per circuit for the whole session, the verify spy, and the warning filters.
+
+Tiers (markers, see setup.cfg and the README): ``standalone`` builds a cpp_standalone binary, ``cuda_compile``
+runs nvcc (no GPU needed; `make test-cuda`), ``gpu`` needs a GPU, ``slow`` is a long run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from neuromorph.errors import BackendUnavailableError
+
+def pytest_configure(config):
+    # setuptools' distutils shim warns on every Brian2 import; Brian2 itself warns about its own internals.
+    config.addinivalue_line("filterwarnings", "ignore:_get_vc_env is private")
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning")
+
+
+def _reset_brian():
+    """Back to the runtime numpy device with default prefs (only if Brian2 was imported at all)."""
+    if "brian2" not in sys.modules:
+        return
+    from neuromorph.brian.devices import activate
+
+    activate("numpy")
+
+
+@pytest.fixture(autouse=True)
+def _clean_brian_device():
+    """Every test ends on Brian2's runtime numpy device, whatever target it switched to."""
+    yield
+    if "brian2" not in sys.modules:
+        return
+    from brian2 import get_device, prefs
+    from brian2.devices.device import RuntimeDevice
+
+    if not (isinstance(get_device(), RuntimeDevice) and prefs.codegen.target == "numpy"):
+        _reset_brian()
+
+
+def _available(target: str) -> None:
+    from neuromorph.brian.devices import check_target, cuda_toolchain
+
+    try:
+        if target == "cuda":
+            cuda_toolchain()
+        else:
+            check_target(target)
+    except BackendUnavailableError as exc:
+        pytest.skip(f"{target} unavailable here: {exc}")
+
+
+@pytest.fixture(
+    params=[
+        "numpy",
+        "cython",
+        pytest.param("cpp", marks=pytest.mark.standalone),
+        pytest.param("cuda", marks=[pytest.mark.cuda_compile, pytest.mark.slow]),
+    ]
+)
+def backend(request):
+    """A Brian2 target, reset before and after the test; ``cuda`` means compile-only (no GPU needed).
+
+    Skips when the target's toolchain is missing (a C++ compiler for cython/cpp, nvcc for cuda).
+    """
+    _available(request.param)
+    _reset_brian()
+    yield request.param
+    _reset_brian()
+
+
+@pytest.fixture(params=["numpy", "cython", pytest.param("cpp", marks=pytest.mark.standalone)])
+def cpu_backend(request):
+    """numpy, cython, cpp_standalone (marked ``standalone``), reset around the test."""
+    _available(request.param)
+    _reset_brian()
+    yield request.param
+    _reset_brian()
+
+
+def _registered():
+    from neuromorph.circuit import circuit_names
+
+    return circuit_names()
+
+
+@pytest.fixture(params=_registered())
+def circuit_name(request):
+    """Every registered circuit (entry points of the installed package plus run-time registrations)."""
+    return request.param
+
+
+class CudaBuilds:
+    """One nvcc build of each circuit's verification instance per test session (nvcc costs minutes)."""
+
+    def __init__(self, root):
+        self.root = root
+        self.done = {}
+
+    def get(self, name: str):
+        """(EquivalenceReport, build directory, seconds) of the compile-only cuda build of ``name``."""
+        if name not in self.done:
+            from neuromorph.circuit import get_circuit
+            from neuromorph.equivalence import verify
+
+            _available("cuda")
+            build_dir = self.root / name
+            t0 = time.perf_counter()
+            try:
+                report = verify(get_circuit(name).verification_circuit(), "cuda", compile_only=True, build_dir=build_dir)
+            finally:
+                _reset_brian()
+            self.done[name] = (report, build_dir, time.perf_counter() - t0)
+        return self.done[name]
+
+
+@pytest.fixture(scope="session")
+def cuda_builds(tmp_path_factory):
+    return CudaBuilds(tmp_path_factory.mktemp("cuda-builds"))
+
+
+@pytest.fixture
+def verify_spy(monkeypatch):
+    """``verify`` with the Brian2 trace it compared kept in ``spy.traces`` (the last one is ``spy.trace``)."""
+    import neuromorph.equivalence as eq
+
+    class Spy:
+        traces: list = []
+
+        @property
+        def trace(self):
+            return self.traces[-1]
+
+    spy = Spy()
+    spy.traces = []
+    real = eq.run_model
+
+    def run_model(model, **kw):
+        trace, timings = real(model, **kw)
+        spy.traces.append(trace)
+        return trace, timings
+
+    monkeypatch.setattr(eq, "run_model", run_model)
+    return spy
