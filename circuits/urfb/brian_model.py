@@ -1,5 +1,6 @@
-"""Builds the URFB circuit's Brian2 objects from the templates of equations.py, one function per population
-and projection. Every trial's phases (Fig. 15) run inside one Brian2 run, switched by the schedule's flags."""
+"""Builds the URFB circuit's Brian2 objects from the templates of equations.py with neuromorph.brian.blocks,
+one function per population and projection. Every trial's phases (Fig. 15) run inside one Brian2 run,
+switched by the schedule's flags."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from neuromorph.errors import ShapeError
+from neuromorph.brian import BrianModel, blocks, set_weight_matrix
 
 from . import equations as eq
 from .params import URFBParams, phase_schedule, plastic_layout, weight_layout
@@ -16,90 +17,62 @@ from .reference import check_circuit_params, circuit_state_names, masks_of
 __all__ = ["build"]
 
 
-def _group(n, code, flags, name, latch=None, reset=None):
-    from brian2 import NeuronGroup
+def input_population(p: URFBParams, sch):
+    return blocks.neuron_group(p.sizes[0], eq.input_group(), schedule=sch)
 
-    G = NeuronGroup(n, flags + "\n" + code, name=name)
-    if reset:
-        # 'start' slot of the trial's first step: the state starts from zero before anything reads it
-        G.run_regularly(reset, when="start", name=f"{name}_reset")
-    if latch:
-        G.run_regularly(latch, when="end", order=0, name=f"{name}_latch")
+
+def hidden_population(p: URFBParams, l: int, sch):
+    G = blocks.neuron_group(p.sizes[l], eq.hidden_group(p, l), schedule=sch)
+    blocks.run_code(G, eq.reset(G.name, ("x", "u", "v", "d")))
+    blocks.run_code(G, eq.hidden_latch(p, l))
     return G
 
 
-def input_population(p: URFBParams, flags: str):
-    return _group(p.sizes[0], eq.input_equations(), flags, "X0")
-
-
-def hidden_population(p: URFBParams, l: int, flags: str):
-    code, latch, reset = eq.hidden_equations(l)
-    return _group(p.sizes[l], code, flags, f"H{l}", latch, reset)
-
-
-def output_population(p: URFBParams, flags: str):
-    code, latch, reset = eq.output_equations()
-    return _group(p.sizes[-1], code, flags, "Out", latch, reset)
+def output_population(p: URFBParams, sch):
+    G = blocks.neuron_group(p.sizes[-1], eq.output_group(p), schedule=sch)
+    blocks.run_code(G, eq.reset(G.name, ("d", "tc", "z", "err")))
+    blocks.run_code(G, eq.output_latch(p))
+    return G
 
 
 def _load(S, matrix, mask):
-    from neuromorph.brian import set_weight_matrix
-
     set_weight_matrix(S, np.asarray(matrix, dtype=float))
     S.m = np.ascontiguousarray(mask, dtype=float).ravel()
 
 
 def forward_projection(p: URFBParams, l: int, pre, post, W, mask, apply_flag: str):
-    from brian2 import Synapses
-
-    post_error = "err" if l == p.n_layers else "d"
-    code, acc, apply = eq.forward_projection(l, post_error, apply_flag)
-    S = Synapses(pre, post, code, name=f"W{l}")
+    S = blocks.synapses(pre, post, eq.forward_projection(l, p.n_layers))
     _load(S, W, mask)
-    S.run_regularly(acc, when="end", order=1, name=f"W{l}_acc")
-    S.run_regularly(apply, when="end", order=2, name=f"W{l}_apply")
+    blocks.run_code(S, eq.hebbian(S.name, l, p.n_layers, feedback=False))
+    blocks.run_code(S, eq.apply_rule(p, S.name, apply_flag, feedback=False))
     return S
 
 
 def feedback_projection(p: URFBParams, l: int, pre, post, R, mask, apply_flag: str, plastic: bool):
-    from brian2 import Synapses
-
-    pre_error = "err" if l == p.n_layers else "d"
-    code, acc, apply = eq.feedback_projection(l, pre_error, apply_flag, plastic)
-    S = Synapses(pre, post, code, name=f"R{l}")
+    S = blocks.synapses(pre, post, eq.feedback_projection(l, p.n_layers))
     _load(S, R, mask)
-    if plastic:
-        S.run_regularly(acc, when="end", order=1, name=f"R{l}_acc")
-        S.run_regularly(apply, when="end", order=2, name=f"R{l}_apply")
+    if plastic:  # FRFB: R fixed, no update code at all
+        blocks.run_code(S, eq.hebbian(S.name, l, p.n_layers, feedback=True))
+        blocks.run_code(S, eq.apply_rule(p, S.name, apply_flag, feedback=True))
     return S
 
 
-def build(p: URFBParams, weights: Mapping[str, np.ndarray], x: np.ndarray, y: np.ndarray, dt: float):
-    """The BrianModel of the circuit on trials (x, one-hot y)."""
-    from brian2 import TimedArray, second
-
-    from neuromorph.brian import BrianModel
-
+def build(p: URFBParams, weights: Mapping[str, np.ndarray], data, dt: float) -> BrianModel:
+    """The BrianModel of the circuit on trials data = {x (n, n_in), y one-hot (n, C)}."""
     check_circuit_params(p)
     sch = phase_schedule(p)
     T, L = sch.trial_steps, p.n_layers
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.ndim != 2 or x.shape[1] != p.sizes[0] or y.shape != (x.shape[0], p.sizes[-1]):
-        raise ShapeError(
-            f"urfb: trials need x (n, {p.sizes[0]}) and one-hot y (n, {p.sizes[-1]}), got {x.shape} and {y.shape}"
-        )
-    # one row per trial: a TimedArray whose dt is one trial
-    x_in = TimedArray(x, dt=T * dt * second, name="x_in")
-    y_in = TimedArray(y, dt=T * dt * second, name="y_in")
-    flags = sch.brian_flags()
-    layers = [input_population(p, flags)]
-    layers += [hidden_population(p, l, flags) for l in range(1, L)]
-    layers.append(output_population(p, flags))
+    n_trials = blocks.check_trial_inputs("urfb", data, {"x": (None, p.sizes[0]), "y": (None, p.sizes[-1])})
+    tas = blocks.trial_inputs(data, ("x", "y"), T * dt)
+    layers = [input_population(p, sch)]
+    layers += [hidden_population(p, l, sch) for l in range(1, L)]
+    layers.append(output_population(p, sch))
     masks = masks_of(p, weights)
     plastic = set(plastic_layout(p))
     layout = weight_layout(p)
     syns, probes = [], {}
     for l in range(1, L + 1):
+        # Fig. 15: the increment lands in the layer's own update phase; otherwise at the window's end
         apply_flag = f"in_upd{l}" if p.feedback_after_update else "apply_update"
         S = forward_projection(p, l, layers[l - 1], layers[l], weights[f"W{l}"], masks[f"W{l}"], apply_flag)
         syns.append(S)
@@ -117,10 +90,10 @@ def build(p: URFBParams, weights: Mapping[str, np.ndarray], x: np.ndarray, y: np
     return BrianModel(
         objects=[*layers, *syns],
         schedule=sch,
-        n_trials=x.shape[0],
+        n_trials=n_trials,
         dt=dt,
         state_probes=states,
         weight_probes=probes,
-        inputs={"x": x_in, "y": y_in},
-        namespace={"x_in": x_in, "y_in": y_in, **eq.namespace(p)},
+        inputs={"x": tas["x_in"], "y": tas["y_in"]},
+        namespace=dict(tas),
     )

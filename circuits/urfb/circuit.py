@@ -7,13 +7,15 @@ import numpy as np
 import torch
 
 from neuromorph.circuit import Circuit, Trace, TrialData, make_params
-from neuromorph.errors import ShapeError
+from neuromorph.errors import ConfigError, ShapeError
 from neuromorph.phases import PhaseSchedule
 
 from .params import URFBParams, phase_schedule, plastic_layout, weight_layout
 from .reference import circuit_state_names, init_weights, simulate_circuit
 
 __all__ = ["URFB", "VERIFICATION_OVERRIDES"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 # The small instance `neuromorph verify urfb` runs: two hidden layers, Fig. 15's order (batch 1), weights
 # and slope large enough that hidden units saturate (shutdown units fire) and output units pass the margins
@@ -28,13 +30,11 @@ class URFB(Circuit):
     name = "urfb"
     Params = URFBParams
     description = "URFB (Amit 2019): asymmetric feedback R with Hebbian updates, hinge error from control units"
+    weight_layout = staticmethod(weight_layout)
 
     @property
     def schedule(self) -> PhaseSchedule:
         return phase_schedule(self.params)
-
-    def weight_shapes(self):
-        return weight_layout(self.params)
 
     def plastic_names(self):
         return plastic_layout(self.params)
@@ -64,13 +64,29 @@ class URFB(Circuit):
         from .brian_model import build
 
         self.check_weights(weights)
-        x, y = self._check_data(data)
-        return build(self.params, weights, x, y, self.dt)
+        self._check_data(data)
+        return build(self.params, weights, data, self.dt)
 
     def simulate_reference(self, weights, data, dtype=torch.float64) -> Trace:
         self.check_weights(weights)
         x, y = self._check_data(data)
         return simulate_circuit(self.params, weights, x, y, dtype=dtype)
+
+    def equations(self):
+        """The circuit's equations as Brian2 receives them (`neuromorph equations urfb`).
+
+        The circuit exists for URFB/FRFB; a configuration it cannot run (a BP method, Fig. 15's order with
+        batch > 1: trainer-only settings) prints the equations of the nearest one it can (hinge + R, window
+        order), read back from a build on 3 hidden units per layer (the text does not depend on sizes). The
+        output layer's rule-(6) case table is in circuits/urfb/equations.py's docstring.
+        """
+        p = self.params
+        near = dict(sizes=(p.sizes[0] if p.sizes[0] <= 8 else 3, *(min(n, 3) for n in p.sizes[1:-1]), p.n_classes))
+        if not p.uses_R:
+            near["method"] = "urfb"
+        if p.feedback_after_update and p.batch != 1:
+            near["feedback_after_update"] = False
+        return Circuit.equations(self.with_params(**near))
 
     def verification_circuit(self, **overrides) -> URFB:
         """The small instance (VERIFICATION_OVERRIDES) with this circuit's method/ε/order, plus ``overrides``."""
@@ -82,9 +98,20 @@ class URFB(Circuit):
         kw.update(overrides)
         return URFB(make_params(URFBParams, kw, where="urfb verification parameters"))
 
-    def make_trainer(self, n_in, n_classes, seed, dtype=torch.float32):
+    def trainer_options(self):
+        return {"dtype": "float32", "threads": None}
+
+    def make_trainer(self, n_in, n_classes, seed, **options):
         from .trainer import URFBTrainer
 
+        opts = self.check_trainer_options(options)
+        dtype = opts["dtype"]
+        if isinstance(dtype, str):
+            if dtype not in _DTYPES:
+                raise ConfigError(f"urfb: trainer option dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+            dtype = _DTYPES[dtype]
+        if opts["threads"] is not None:
+            torch.set_num_threads(int(opts["threads"]))
         p = self.params
         if (n_in, n_classes) != (p.sizes[0], p.sizes[-1]):
             raise ShapeError(

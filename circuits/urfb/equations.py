@@ -53,110 +53,146 @@ apply_update (last step of a window of ``batch`` trials) otherwise, with η = lr
 
 from __future__ import annotations
 
+from neuromorph.brian.equations import Eq, GroupEquations
+
 from .params import URFBParams
 
-__all__ = ["namespace", "input_equations", "hidden_equations", "output_equations", "forward_projection",
-           "feedback_projection", "DOC_ROWS"]
-
-# (eq. line, paper reference) rows; the code strings below are built from these templates.
-DOC_ROWS: dict[str, list[tuple[str, str]]] = {}
+__all__ = ["input_group", "hidden_group", "hidden_latch", "output_group", "output_latch", "reset",
+           "forward_projection", "feedback_projection", "hebbian", "apply_rule"]
 
 
-def namespace(params: URFBParams) -> dict[str, float]:
-    """Every parameter the equations name, with its value (dimensionless)."""
-    p = params
-    return {
-        "slope": float(p.slope),  # σ(h) = clip(slope·h, −1, 1)  (§3.1 Remark 2; code 0.5)
-        "K": float(p.K),  # shutdown bound (Appendix 1)
-        "M": float(p.M),  # output input bound (Appendix 1)
-        "S": float(p.margin),  # learning threshold (rule 6)
-        "mu": float(p.mu_value),  # off-class error (eqs. 4–6)
-        "overshoot": float(p.overshoot),  # ε' of σ_δ (Appendix 1)
-        "eta_w": float(p.lr / (1 if p.feedback_after_update else p.batch)),  # η, batch mean
-        "eta_r": float(p.r_factor * p.lr / (1 if p.feedback_after_update else p.batch)),  # ε η (eq. 7)
-    }
+def input_group() -> GroupEquations:
+    return GroupEquations("X0", (Eq("x = x_in(t, i) : 1", "eq. 1", "input x_0: the trial's sample"),))
 
 
-def _lines(rows):
-    # the references stay in DOC_ROWS (for printing); Brian2 gets the bare lines
-    return "\n".join(code for code, _ in rows)
-
-
-def input_equations() -> str:
-    rows = [("x = x_in(t, i) : 1", "input x_0 (eq. 1)")]
-    DOC_ROWS["X0"] = rows
-    return _lines(rows)
-
-
-def hidden_equations(l: int) -> tuple[str, str, str]:
-    """(equations, latch code at 'end', reset code at 'start') of hidden layer l."""
-    rows = [
-        ("h : 1", "h_l = W_l x_{l-1}, summed over W" + str(l) + " (eq. 1)"),
-        ("fb : 1", "δ_{l+1} R_{l+1}, summed over R" + str(l + 1) + " (eq. 2 with R)"),
-        ("x : 1", "x_l = σ(h_l), latched in the forward phase (eq. 1)"),
-        ("u : 1", "shutdown unit 1[x ≥ 1] (Appendix 1)"),
-        ("v : 1", "shutdown unit −1[x ≤ −1] (Appendix 1)"),
-        ("d : 1", "feedback unit δ_l (eq. 3)"),
-        ("z_in = fb - 2*K*u + 2*K*v : 1", "input of the gated feedback unit (Appendix 1)"),
-        ("d_gate = z_in*int(z_in >= -K) : 1", "σ_δ(z) = z if z ≥ −K else 0 (Appendix 1)"),
-    ]
-    DOC_ROWS[f"H{l}"] = rows
-    latch = "\n".join(
-        [
-            "x = in_forward*clip(slope*h, -1, 1) + (1 - in_forward)*x",
-            f"u = in_uv{l}*int(x >= 1) + (1 - in_uv{l})*u",
-            f"v = -in_uv{l}*int(x <= -1) + (1 - in_uv{l})*v",
-            f"d = in_fb{l}*slope*d_gate + (1 - in_fb{l})*d",
-        ]
-    )
-    reset = "\n".join(f"{s} = {s}*(1 - reset_zero)" for s in ("x", "u", "v", "d"))
-    return _lines(rows), latch, reset
-
-
-def output_equations() -> tuple[str, str, str]:
-    """(equations, latch code at 'end', reset code at 'start') of the output layer's error circuit."""
-    rows = [
-        ("h : 1", "x_L = h_L, summed over W_L (linear output, eq. 1)"),
-        ("s = 2*y_in(t, i) - 1 : 1", "supervisory unit s_c = ±1 (Appendix 1)"),
-        ("H = h + 2*M*s - 2*M*tc : 1", "H_c = h_c + 2M s_c − 2M t_c (Appendix 1)"),
+def hidden_group(p: URFBParams, l: int) -> GroupEquations:
+    """Hidden layer l: summed inputs, latched activity, shutdown and feedback units."""
+    return GroupEquations(
+        f"H{l}",
         (
-            "sd = (1 + overshoot)*int(H > 2*M + S) + int(H > M)*int(H <= 2*M + S)"
-            " - mu*int(H < -M)*int(H >= -2*M - S) - (mu + overshoot)*int(H < -2*M - S) : 1",
-            "σ_δ (Appendix 1, Fig. 13)",
+            Eq("h : 1", "eq. 1", f"h_l = x_(l-1) W_l, summed over W{l}"),
+            Eq("fb : 1", "eq. 2 with R", f"delta_(l+1) R_(l+1), summed over R{l + 1}"),
+            Eq("x : 1", "eq. 1", "x_l = sigma(h_l), latched in the forward phase"),
+            Eq("u : 1", "App. 1", "shutdown unit 1[x >= 1]"),
+            Eq("v : 1", "App. 1", "shutdown unit -1[x <= -1]"),
+            Eq("d : 1", "eq. 3", "feedback unit delta_l"),
+            Eq("z_in = fb - 2*K*u + 2*K*v : 1", "App. 1", "input of the gated feedback unit"),
+            Eq("d_gate = z_in*int(z_in >= -K) : 1", "App. 1", "sigma_delta(z) = z if z >= -K else 0"),
         ),
-        ("d : 1", "error unit δ_c = σ_δ(H_c) (Appendix 1)"),
-        ("tc : 1", "control unit t_c = σ_t(δ_c) (Appendix 1)"),
-        ("z : 1", "veto latch: t_c fired in this error phase (our choice, see the case table)"),
-        ("err : 1", "error e_c read by the synapses: δ_c (1 − z_c) = rule (6)"),
-    ]
-    DOC_ROWS["Out"] = rows
-    latch = "\n".join(
-        [
-            "d = in_err*sd + (1 - in_err)*d",
-            "tc = in_err*(int(d > 1) - int(d < -mu)) + (1 - in_err)*tc",  # σ_t of Appendix 1
-            "z = z + in_err*(1 - z)*int(tc != 0)",
-            "err = in_err*d*(1 - z) + (1 - in_err)*err",
-        ]
+        {"K": float(p.K)},
+        ref="App. 1",
     )
-    reset = "\n".join(f"{s} = {s}*(1 - reset_zero)" for s in ("d", "tc", "z", "err"))
-    return _lines(rows), latch, reset
 
 
-def forward_projection(l: int, post_error: str, apply_flag: str) -> tuple[str, str, str]:
-    """W_l: (equations, Hebbian accumulation, application). ``post_error``: 'd' or 'err' (the output's)."""
-    # m: pruning mask (1 where the entry learns); h_post: eq. 1
-    eqs = "\n".join(["w : 1", "m : 1", "acc : 1", "h_post = w*x_pre : 1 (summed)"])
-    # the Hebbian product δ_l x_(l-1) (Fig. 15, step 1)
-    acc = f"acc += in_upd{l}_post*x_pre*{post_error}_post"
-    apply = f"w += {apply_flag}_post*eta_w*m*acc\nacc = acc*(1 - {apply_flag}_post)"
-    return eqs, acc, apply
+def hidden_latch(p: URFBParams, l: int) -> GroupEquations:
+    """The phase-gated latches of layer l (end slot, order 0): forward, uv{l}, fb{l} of Fig. 15."""
+    return GroupEquations(
+        f"H{l}_latch",
+        (
+            Eq("x = in_forward*clip(slope*h, -1, 1) + (1 - in_forward)*x", "eq. 1", "sigma(h) = clip(slope h, -1, 1)"),
+            Eq(f"u = in_uv{l}*int(x >= 1) + (1 - in_uv{l})*u", "App. 1, Fig. 15 step 2", "shutdown unit"),
+            Eq(f"v = -in_uv{l}*int(x <= -1) + (1 - in_uv{l})*v", "App. 1, Fig. 15 step 2", "shutdown unit"),
+            Eq(f"d = in_fb{l}*slope*d_gate + (1 - in_fb{l})*d", "eq. 3, Fig. 15 step 3", "delta_l = sigma'(h) (delta R)"),
+        ),
+        {"slope": float(p.slope)},
+        kind="code",
+        when="end",
+        order=0,
+    )
 
 
-def feedback_projection(l: int, pre_error: str, apply_flag: str, plastic: bool) -> tuple[str, str | None, str | None]:
-    """R_l: feedback δ_l -> layer l−1, updated with ε × W_l's increment (URFB) or fixed (FRFB)."""
-    eqs = "\n".join(["w : 1", "m : 1", "acc : 1", f"fb_post = w*{pre_error}_pre : 1 (summed)"])  # eq. 2 with R
-    if not plastic:
-        return eqs, None, None
-    acc = f"acc += in_upd{l}_pre*{pre_error}_pre*x_post"  # the same Hebbian product as W_l (URFB)
-    apply = f"w += {apply_flag}_pre*eta_r*m*acc\nacc = acc*(1 - {apply_flag}_pre)"
-    return eqs, acc, apply
+def output_group(p: URFBParams) -> GroupEquations:
+    """Output layer: linear x_L = h_L, supervisory s, error unit d (delta), control unit tc, veto z, error err."""
+    return GroupEquations(
+        "Out",
+        (
+            Eq("h : 1", "eq. 1", "x_L = h_L (linear output), summed over W_L"),
+            Eq("s = 2*y_in(t, i) - 1 : 1", "App. 1", "supervisory unit s_c = +-1"),
+            Eq("H = h + 2*M*s - 2*M*tc : 1", "App. 1", "H_c = h_c + 2M s_c - 2M t_c"),
+            Eq(
+                "sd = (1 + overshoot)*int(H > 2*M + S) + int(H > M)*int(H <= 2*M + S)"
+                " - mu*int(H < -M)*int(H >= -2*M - S) - (mu + overshoot)*int(H < -2*M - S) : 1",
+                "App. 1, Fig. 13",
+                "sigma_delta",
+            ),
+            Eq("d : 1", "App. 1", "error unit delta_c = sigma_delta(H_c)"),
+            Eq("tc : 1", "App. 1", "control unit t_c = sigma_t(delta_c)"),
+            Eq("z : 1", "our choice", "veto latch: t_c fired in this error phase"),
+            Eq("err : 1", "rule 6", "error read by synapses and feedback: delta_c (1 - z_c)"),
+        ),
+        {"M": float(p.M), "S": float(p.margin), "mu": float(p.mu_value), "overshoot": float(p.overshoot)},
+        ref="App. 1",
+    )
+
+
+def output_latch(p: URFBParams) -> GroupEquations:
+    """The error circuit's dynamics during the error phase (end slot, order 0); delta first, then t_c."""
+    return GroupEquations(
+        "Out_latch",
+        (
+            Eq("d = in_err*sd + (1 - in_err)*d", "App. 1", "delta_c = sigma_delta(H_c)"),
+            Eq("tc = in_err*(int(d > 1) - int(d < -mu)) + (1 - in_err)*tc", "App. 1", "t_c = sigma_t(delta_c)"),
+            Eq("z = z + in_err*(1 - z)*int(tc != 0)", "our choice", "remember that the control unit fired"),
+            Eq("err = in_err*d*(1 - z) + (1 - in_err)*err", "rule 6", "0 in the oscillating cases"),
+        ),
+        {"mu": float(p.mu_value)},
+        kind="code",
+        when="end",
+        order=0,
+    )
+
+
+def reset(name: str, variables) -> GroupEquations:
+    """Every state zero at the trial's first step ('start' slot)."""
+    return GroupEquations(
+        f"{name}_reset", tuple(Eq(f"{v} = {v}*(1 - reset_zero)", "", "trial start") for v in variables),
+        kind="code", when="start", order=0,
+    )
+
+
+def forward_projection(l: int, n_layers: int) -> GroupEquations:
+    """W_l: layer l-1 -> layer l (m: pruning mask, 1 where the entry learns)."""
+    return GroupEquations(
+        f"W{l}",
+        (Eq("w : 1", "", "feedforward weight"), Eq("m : 1", "", "pruning mask"), Eq("acc : 1", "", "Hebbian accumulator"),
+         Eq("h_post = w*x_pre : 1 (summed)", "eq. 1", "h_l = x_(l-1) W_l")),
+        kind="synapses",
+        ref="eq. 1",
+    )
+
+
+def feedback_projection(l: int, n_layers: int) -> GroupEquations:
+    """R_l: delta of layer l -> feedback input of layer l-1."""
+    err = "err" if l == n_layers else "d"
+    return GroupEquations(
+        f"R{l}",
+        (Eq("w : 1", "", "feedback weight"), Eq("m : 1", "", "pruning mask"), Eq("acc : 1", "", "Hebbian accumulator"),
+         Eq(f"fb_post = w*{err}_pre : 1 (summed)", "eq. 2 with R", "delta_l R_l")),
+        kind="synapses",
+        ref="eq. 2",
+    )
+
+
+def hebbian(name: str, l: int, n_layers: int, feedback: bool) -> GroupEquations:
+    """acc += in_upd{l} x_(l-1) delta_l (end, order 1): the same product on W_l and R_l (Fig. 15 step 1)."""
+    err = "err" if l == n_layers else "d"
+    term = f"acc += in_upd{l}_pre*{err}_pre*x_post" if feedback else f"acc += in_upd{l}_post*x_pre*{err}_post"
+    return GroupEquations(f"{name}_acc", (Eq(term, "eq. 7, Fig. 15", "pre x post Hebbian product"),),
+                          kind="code", when="end", order=1)
+
+
+def apply_rule(p: URFBParams, name: str, apply_flag: str, feedback: bool) -> GroupEquations:
+    """w += apply eta m acc (end, order 2); eta = lr/batch (batch mean), times eps for R (eq. 7)."""
+    side = "pre" if feedback else "post"
+    n_batch = 1 if p.feedback_after_update else p.batch
+    # the same expressions as reference.simulate_circuit (identical rounding)
+    eta = float(p.r_factor * p.lr / n_batch) if feedback else float(p.lr / n_batch)
+    return GroupEquations(
+        f"{name}_apply",
+        (Eq(f"w += {apply_flag}_{side}*eta*m*acc", "eq. 7" if feedback else "eq. 2", "apply the increment"),
+         Eq(f"acc = acc*(1 - {apply_flag}_{side})", "", "empty the accumulator")),
+        {"eta": eta},
+        kind="code",
+        when="end",
+        order=2,
+    )
