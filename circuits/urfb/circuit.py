@@ -84,6 +84,8 @@ class URFB(Circuit):
         near = dict(sizes=(p.sizes[0] if p.sizes[0] <= 8 else 3, *(min(n, 3) for n in p.sizes[1:-1]), p.n_classes))
         if not p.uses_R:
             near["method"] = "urfb"
+        if p.arch != "mlp":
+            near["arch"] = "mlp"
         if p.feedback_after_update and p.batch != 1:
             near["feedback_after_update"] = False
         return Circuit.equations(self.with_params(**near))
@@ -118,6 +120,10 @@ class URFB(Circuit):
                 f"urfb is configured for sizes {list(p.sizes)} but the data has {n_in} features and {n_classes} "
                 f"classes; set params.sizes = [{n_in}, ..., {n_classes}]"
             )
+        if p.arch == "simpnet":
+            from .simpnet import SimpnetTrainer
+
+            return SimpnetTrainer(p, seed, dtype)
         return URFBTrainer(p, seed, dtype)
 
     def describe(self) -> dict:

@@ -82,6 +82,11 @@ class URFBParams:
     prune_output: bool = False  # also prune the output layer's W and R (code exempts it)
     feedback_after_update: bool = True  # Fig. 15 / code order: δ_{l-1} uses the just-updated R_l
     init_scale: float = 1.0  # multiplies the Glorot bound (1: the paper's init)
+    # ---- architecture (trainer only): "mlp" (sizes) or "simpnet" (§4: conv 32 5×5, pool, full sizes[1], out)
+    arch: str = "mlp"
+    n_filters: int = 32  # simpnet: conv filters
+    drop_conv: float = 0.0  # simpnet: dropout probability after the pool (paper: .8)
+    drop_full: float = 0.0  # simpnet: dropout probability after the full layer (paper: .3)
     # ---- the Brian2 circuit of Appendix 1 ----
     M: float = 8.0  # bound on |h_L| the output control circuit assumes (Appendix 1)
     K: float = 8.0  # bound on |fb| the shutdown circuit assumes (Appendix 1)
@@ -117,6 +122,12 @@ class URFBParams:
             raise ConfigError(f"init_scale must be > 0, got {self.init_scale}")
         if self.M <= 0 or self.K <= 0 or self.overshoot <= 0:
             raise ConfigError(f"M, K and overshoot must be > 0, got M={self.M}, K={self.K}, overshoot={self.overshoot}")
+        if self.arch not in ("mlp", "simpnet"):
+            raise ConfigError(f"arch: unknown value {self.arch!r}; allowed values are ['mlp', 'simpnet']")
+        if not (0 <= self.drop_conv < 1 and 0 <= self.drop_full < 1) or self.n_filters < 1:
+            raise ConfigError(
+                f"drop_conv and drop_full must lie in [0, 1) and n_filters ≥ 1, got {self.drop_conv}, {self.drop_full}, {self.n_filters}"
+            )
         if not isinstance(self.n_err, int) or self.n_err < 1:
             raise ConfigError(f"n_err must be a positive integer, got {self.n_err!r}")
 

@@ -211,6 +211,8 @@ def check_circuit_params(params: URFBParams) -> None:
     """The circuit runs URFB/FRFB (hinge error, R feedback); Fig. 15's order needs one trial per update."""
     from neuromorph.errors import ConfigError
 
+    if params.arch != "mlp":
+        raise ConfigError(f"the urfb circuit is an MLP; arch {params.arch!r} is trainer-only: set params.arch = 'mlp'")
     if not params.uses_R:
         raise ConfigError(
             f"the urfb circuit implements methods 'urfb' and 'frfb' (feedback through R), not {params.method!r}; "
