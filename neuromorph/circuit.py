@@ -279,6 +279,13 @@ class Circuit(ABC):
         """
         return self.with_params(**overrides)
 
+    def compile_check_circuit(self) -> Circuit:
+        """The instance compiled to check code generation for a target without running it (the nvcc build of
+        `make test`): the smallest one that still contains every construct of the model. nvcc costs seconds
+        per code object, so a circuit whose verification instance is large returns a smaller one here.
+        Default: :meth:`verification_circuit`."""
+        return self.verification_circuit()
+
     def equations(self) -> list:
         """The Brian2 model's equations as Brian2 receives them: one
         :class:`~neuromorph.brian.equations.GroupEquations` per object and per code block, with the namespace

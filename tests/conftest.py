@@ -73,15 +73,6 @@ def backend(request):
     _reset_brian()
 
 
-@pytest.fixture(params=["numpy", "cython", pytest.param("cpp", marks=pytest.mark.standalone)])
-def cpu_backend(request):
-    """numpy, cython, cpp_standalone (marked ``standalone``), reset around the test."""
-    _available(request.param)
-    _reset_brian()
-    yield request.param
-    _reset_brian()
-
-
 def _registered():
     from neuromorph.circuit import circuit_names
 
@@ -95,7 +86,7 @@ def circuit_name(request):
 
 
 class CudaBuilds:
-    """One nvcc build of each circuit's verification instance per test session (nvcc costs minutes)."""
+    """One nvcc build of each circuit's compile-check instance per test session (nvcc costs minutes)."""
 
     def __init__(self, root):
         self.root = root
@@ -111,7 +102,8 @@ class CudaBuilds:
             build_dir = self.root / name
             t0 = time.perf_counter()
             try:
-                report = verify(get_circuit(name).verification_circuit(), "cuda", compile_only=True, build_dir=build_dir)
+                circuit = get_circuit(name).compile_check_circuit()
+                report = verify(circuit, "cuda", compile_only=True, build_dir=build_dir)
             finally:
                 _reset_brian()
             self.done[name] = (report, build_dir, time.perf_counter() - t0)

@@ -1,5 +1,5 @@
 """The circuit contract, checked on every registered circuit: each CPU backend verifies its small instance
-at 1e-9, one nvcc build per circuit (cuda_compile), symbolic equations (no long float literals), reference
+at 1e-9, one nvcc build per circuit (the ``backend`` fixture's cuda, marked cuda_compile), symbolic equations (no long float literals), reference
 modules free of Brian2, `verify --set` on top of the small instance, trainer options declared.
 
 Circuits still being converted fail here by design (the integrator sees which): nothing is xfailed.
@@ -22,12 +22,23 @@ from neuromorph.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# ---- every circuit on every CPU backend ---------------------------------------------------------------------
-def test_verify_small_instance(circuit_name, cpu_backend, verify_spy):
-    """Brian2 == torch within 1e-9 over >= 3 updates, the compared names are exactly the declared ones, and
-    the run is not trivial: every plastic matrix moved at the first update and again later."""
+# ---- every circuit on every backend -------------------------------------------------------------------------
+def test_verify_small_instance(circuit_name, backend, verify_spy, cuda_builds):
+    """CPU targets: Brian2 == torch within 1e-9 over >= 3 updates, the compared names are exactly the declared
+    ones, and the run is not trivial (every plastic matrix moved at the first update and again later).
+    cuda: the session's one nvcc build of the circuit (compile-only; no GPU needed)."""
+    if backend == "cuda":
+        report, build_dir, seconds = cuda_builds.get(circuit_name)
+        print(f"{circuit_name}: cuda_standalone compile-only {seconds:.0f} s")
+        assert report.compile_only and report.passed and report.variables == []
+        main = build_dir / "main"
+        assert main.is_file() and main.stat().st_size > 10_000
+        with open(main, "rb") as f:
+            assert f.read(4) == b"\x7fELF"
+        assert not (build_dir / "results" / "last_run_info.txt").exists()  # built, never run
+        return
     circuit = get_circuit(circuit_name).verification_circuit()
-    report = verify(circuit, cpu_backend)
+    report = verify(circuit, backend)
     assert report.passed, report.table()
     assert report.max_rel_error <= 1e-9 and report.n_updates >= 3
     states = circuit.compared_states()
@@ -42,20 +53,6 @@ def test_verify_small_instance(circuit_name, cpu_backend, verify_spy):
             assert np.abs(hist[0] - first).max() > 1e-9, f"{name} did not move at the first update"
         assert np.abs(hist[-1] - hist[0]).max() > 1e-9, f"{name} did not move after the first update"
     assert max(np.abs(v).max() for v in verify_spy.trace.states.values()) > 1e-3, "states are all ~0"
-
-
-@pytest.mark.cuda_compile
-@pytest.mark.slow
-def test_cuda_compiles(circuit_name, cuda_builds):
-    """nvcc builds each circuit's small instance once (shared with every other test that needs the build)."""
-    report, build_dir, seconds = cuda_builds.get(circuit_name)
-    print(f"{circuit_name}: cuda_standalone compile-only {seconds:.0f} s")
-    assert report.compile_only and report.passed and report.variables == []
-    main = build_dir / "main"
-    assert main.is_file() and main.stat().st_size > 10_000
-    with open(main, "rb") as f:
-        assert f.read(4) == b"\x7fELF"
-    assert not (build_dir / "results" / "last_run_info.txt").exists()  # built, never run
 
 
 # ---- symbolic equations -------------------------------------------------------------------------------------

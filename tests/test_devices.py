@@ -11,8 +11,6 @@ import neuromorph.brian.devices as devices
 from neuromorph.brian.devices import check_target, cuda_toolchain, gpu_available, normalise_target, target_status
 from neuromorph.errors import BackendUnavailableError, ConfigError
 
-pytestmark = pytest.mark.filterwarnings("ignore:_get_vc_env is private")
-
 _real_which = shutil.which
 
 

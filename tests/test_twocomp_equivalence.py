@@ -1,7 +1,7 @@
 """twocomp: Brian2 == torch reference == an independent numpy implementation.
 
 Every registered circuit, twocomp included, is verified on numpy, cython and cpp_standalone by
-tests/test_contract.py (the ``cpu_backend`` fixture of tests/conftest.py); this file checks what is
+tests/test_contract.py (the ``backend`` fixture of tests/conftest.py); this file checks what is
 particular to twocomp on the numpy target (what is compared, counts, timings). The third implementation
 below is written from the equations in the ``circuits.twocomp`` docstring, trial by trial and step by step
 in plain numpy, without the circuit's torch code or its phase schedule object.
