@@ -47,6 +47,7 @@ def main(argv=None) -> int:
         activate("cpp")
         model = circuit.build_brian(weights, data)
         model.record_states = False  # time the circuit, not the monitors
+        model.weight_probes = {}  # (a weight record per update would dominate: 100k synapses × every trial)
         t0 = time.perf_counter()
         session = StandaloneSession(model)
         build_s = time.perf_counter() - t0
