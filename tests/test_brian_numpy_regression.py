@@ -28,9 +28,6 @@ import gc
 import sys
 
 import numpy as np
-import pytest
-
-pytestmark = pytest.mark.filterwarnings("ignore:_get_vc_env is private")
 
 N_STEPS, N_CELLS = 200, 3
 
@@ -65,6 +62,31 @@ def _owns_memory(a: np.ndarray) -> bool:
     while isinstance(a, np.ndarray) and a.base is not None:
         a = a.base
     return isinstance(a, np.ndarray) and a.flags.owndata or not isinstance(a, np.ndarray)
+
+
+def _main(target: str) -> int:  # the Brian2-only reproduction, for Brian2's tracker
+    import brian2
+
+    view, copy = _record(target)
+    owner_kept = _owns_memory(view)
+    nbytes = view.nbytes
+    gc.collect()
+    junk = _churn(nbytes)  # noqa: F841 - keeps the reused blocks allocated while the view is read
+    # Reading a dangling view is what the bug does; small blocks stay in the heap, so this reads garbage,
+    # not a segfault.
+    err_view = float(np.max(np.abs(view - _expected())))
+    err_copy = float(np.max(np.abs(copy - _expected())))
+    print(f"brian2 {brian2.__version__}, numpy {np.__version__}, target {target}: view owns/references its "
+          f"memory: {owner_kept}; max error of M.v_ kept past the run: {err_view:.3g}; of a copy: {err_copy:.3g}")
+    return 0 if err_view == 0 else 1
+
+
+if __name__ == "__main__":  # the reproduction needs Brian2 and numpy only, so it runs before pytest is imported
+    sys.exit(_main(sys.argv[1] if len(sys.argv) > 1 else "numpy"))
+
+import pytest  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:_get_vc_env is private")
 
 
 def _runtime_targets():
@@ -199,24 +221,3 @@ def test_guard_probes_once_per_installed_pair(guard, monkeypatch):
     for _ in range(3):
         assert guard.version_problem("numpy") is None and guard.version_problem("cython") is None
     assert len(calls) == 1
-
-
-def _main(target: str) -> int:  # the Brian2-only reproduction, for Brian2's tracker
-    import brian2
-
-    view, copy = _record(target)
-    owner_kept = _owns_memory(view)
-    nbytes = view.nbytes
-    gc.collect()
-    junk = _churn(nbytes)  # noqa: F841 - keeps the reused blocks allocated while the view is read
-    # Reading a dangling view is what the bug does; small blocks stay in the heap, so this reads garbage,
-    # not a segfault.
-    err_view = float(np.max(np.abs(view - _expected())))
-    err_copy = float(np.max(np.abs(copy - _expected())))
-    print(f"brian2 {brian2.__version__}, numpy {np.__version__}, target {target}: view owns/references its "
-          f"memory: {owner_kept}; max error of M.v_ kept past the run: {err_view:.3g}; of a copy: {err_copy:.3g}")
-    return 0 if err_view == 0 else 1
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1] if len(sys.argv) > 1 else "numpy"))
