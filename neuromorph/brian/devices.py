@@ -27,7 +27,10 @@ from pathlib import Path
 
 from ..errors import BackendUnavailableError, ConfigError
 
-__all__ = ["TARGETS", "activate", "check_target", "cuda_toolchain", "gpu_available", "target_status"]
+__all__ = [
+    "TARGETS", "activate", "check_target", "cuda_toolchain", "gpu_available", "target_status",
+    "version_problem",
+]
 
 TARGETS = ("numpy", "cython", "cpp", "cuda")
 STANDALONE = {"cpp": "cpp_standalone", "cuda": "cuda_standalone"}
@@ -142,9 +145,73 @@ def gpu_available() -> tuple[bool, str]:
     return True, r.stdout.strip().splitlines()[0]
 
 
+def _installed_versions() -> tuple[str, str]:
+    import brian2
+    import numpy
+
+    return brian2.__version__, numpy.__version__
+
+
+# (brian2, numpy) -> problem or None: the probe runs once per process and installed pair.
+_READS_CHECKED: dict[tuple[str, str], str | None] = {}
+
+
+def _probe_runtime_reads() -> str | None:
+    """Does data recorded on a runtime target, read the way neuromorph reads it, survive its monitor?
+
+    Brian2 >= 2.10 keeps runtime monitor data in C++ DynamicArrays whose numpy views do not reference their
+    owner, so a view kept past the monitor reads freed memory - with Brian2 2.10.1 + numpy >= 2.4 that gave
+    1e265-size errors in `verify --backend numpy` (tests/test_brian_numpy_regression.py). This fills a
+    DynamicArray the way a StateMonitor does, reads it with neuromorph's reader, frees it, reuses the heap and
+    checks the values: microseconds, no code generation.
+    """
+    import numpy as np
+    from brian2.memory.dynamicarray import DynamicArray
+
+    from . import model
+
+    expected = np.arange(20 * 3, dtype=float).reshape(20, 3) + 0.5  # (steps, recorded cells)
+    arr = DynamicArray((0, 3), dtype=np.float64)
+    for k in range(len(expected)):  # one row per time step, as the statemonitor template resizes
+        arr.resize((k + 1, 3))
+        arr[-1, :] = expected[k]
+    got = model.monitor_values(arr.data.T)  # _collect reads M.v_, the transposed view
+    del arr  # the last reference: the C++ buffer is freed here (no gc.collect needed, and it would cost 0.5 s)
+    junk = [np.full(expected.size, np.nan) for _ in range(64)]  # noqa: F841 - reuse the freed block
+    root = got
+    while isinstance(root, np.ndarray) and root.base is not None:
+        root = root.base
+    if isinstance(root, np.ndarray) and not root.flags.owndata:
+        return "recorded data would be read through views of memory freed with their monitor"
+    if not np.array_equal(np.asarray(got).T, expected):
+        return "recorded data read back after the run differ from what was recorded"
+    return None
+
+
+def version_problem(target: str) -> str | None:
+    """Why the installed Brian2/numpy pair is known to give wrong numbers on ``target`` (one line), or None."""
+    t = normalise_target(target)
+    if t not in ("numpy", "cython"):  # standalone targets read their results from files into fresh arrays
+        return None
+    versions = _installed_versions()
+    if versions not in _READS_CHECKED:
+        _READS_CHECKED[versions] = _probe_runtime_reads()
+    problem = _READS_CHECKED[versions]
+    if problem is None:
+        return None
+    b, n = versions
+    return (
+        f"the {t} backend gives wrong numbers with brian2 {b} + numpy {n}: {problem}; "
+        "fix: use --backend cpp, or reinstall the tested set (`pip install -e .`, see README: Install)"
+    )
+
+
 def check_target(target: str, *, need_gpu: bool = False) -> str:
     """Validate that ``target`` can run here; raise BackendUnavailableError naming what is missing."""
     t = normalise_target(target)
+    problem = version_problem(t)
+    if problem:
+        raise BackendUnavailableError(problem)
     if t in ("cython", "cpp") and _cxx() is None:
         raise BackendUnavailableError(
             f"the {t} backend compiles C++ but no compiler was found (g++/c++); install one "

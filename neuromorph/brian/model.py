@@ -24,7 +24,7 @@ from ..circuit import Trace
 from ..errors import ShapeError
 from ..phases import PhaseSchedule
 
-__all__ = ["BrianModel", "run_model", "StandaloneSession", "weight_matrix", "set_weight_matrix"]
+__all__ = ["BrianModel", "run_model", "StandaloneSession", "weight_matrix", "set_weight_matrix", "monitor_values"]
 
 
 @dataclass
@@ -100,18 +100,29 @@ def _add_monitors(model: BrianModel):
     return mons
 
 
+def monitor_values(values) -> np.ndarray:
+    """Recorded Brian2 values as an array that owns its memory (a float64 copy).
+
+    Copy, never view: from Brian2 2.10 on, runtime-mode monitors keep their data in C++ DynamicArrays whose
+    numpy views do not reference their owner, so a view dangles as soon as the monitor is freed (when
+    run_model returns) and later reads see reused memory (tests/test_brian_numpy_regression.py).
+    ``devices.check_target`` probes this reader on the installed Brian2 before a runtime target is used.
+    """
+    return np.array(values, dtype=float, copy=True)
+
+
 def _collect(model: BrianModel, mons) -> Trace:
     T = model.schedule.trial_steps
     trace = Trace()
     for (kind, name), mon in mons.items():
         if kind == "state":
             group, var = model.state_probes[name]
-            data = np.asarray(getattr(mon, var + "_"))  # (n_units, n_steps)
+            data = monitor_values(getattr(mon, var + "_"))  # (n_units, n_steps)
             trace.states[name] = data.T.reshape(model.n_trials, T, -1)
         else:
             syn, shape, var = model.weight_probes[name]
-            rec = np.asarray(getattr(mon, var + "_")).T  # (n_records, n_syn); record 0 = initial
-            final = np.asarray(getattr(syn, var + "_")[:])
+            rec = monitor_values(getattr(mon, var + "_")).T  # (n_records, n_syn); record 0 = initial
+            final = monitor_values(getattr(syn, var + "_")[:])
             n_updates = model.n_trials // model.schedule.trials_per_update
             seq = list(rec[1:]) + [final]
             trace.weights[name] = np.stack([weight_matrix(v, shape) for v in seq[:n_updates]]) if n_updates else np.zeros((0, *shape))
