@@ -157,18 +157,6 @@ def test_cuda_code_generation(tmp_path, brian_device):
     assert "-std=c++17" in makefile
 
 
-@pytest.mark.slow
-@pytest.mark.cuda_compile
-def test_cuda_compile(tmp_path, brian_device):
-    """Full nvcc build of the small 2-layer circuit (~100+ s on 2 cores); the binary runs only on a GPU."""
-    _cuda_or_skip()
-    circuit = verification_instance("dense", 2, "B")
-    weights, data = circuit.initial_weights(0), circuit.example_data(6, 0)
-    activate("cuda")
-    _, timings = run_model(circuit.build_brian(weights, data), build_dir=tmp_path, compile_only=True)
-    assert (tmp_path / "main").exists(), timings
-
-
 # ---- the Brian2 model's structure --------------------------------------------------------------------------------
 def test_gauss_seidel_orders(brian_device):
     """Summed inputs of layer k run between layer k−1's update and layer k's: W_ff reads this sweep's rates."""

@@ -6,7 +6,6 @@ written from the paper (not with circuits.phsic.trainer).
 """
 
 import dataclasses
-import time
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ import torch
 
 import neuromorph.equivalence as eq
 from circuits.phsic import PHSIC, PHSICCircuitParams, PHSICParams
-from neuromorph.brian.devices import check_target, cuda_toolchain
+from neuromorph.brian.devices import check_target
 from neuromorph.circuit import get_circuit, make_params
 from neuromorph.equivalence import verify
 from neuromorph.errors import BackendUnavailableError, ConfigError, ShapeError
@@ -80,25 +79,6 @@ def test_verify_cpp(mode, monkeypatch):
 def test_verify_cython(monkeypatch):
     _available("cython")
     _verify(PHSIC.verification_instance("divnorm"), "cython", monkeypatch)
-
-
-@pytest.mark.slow
-@pytest.mark.cuda_compile
-def test_cuda_compiles(tmp_path):
-    try:
-        cuda_toolchain()
-    except BackendUnavailableError as exc:
-        pytest.skip(str(exc))
-    # One hidden layer: every population type and construct of the circuit (TimedArrays, schedule flags,
-    # summed relays with generator and explicit-index connections, pow, gated run_regularly, monitors) in
-    # ~50 code objects; nvcc costs ~5-30 s per code object on 2 cores, so the 2-layer instance (~100) doubles it.
-    circuit = PHSIC.verification_instance("divnorm", sizes=(6, 8, 3), b3_init=(-2.0,))
-    t0 = time.perf_counter()
-    report = verify(circuit, "cuda", compile_only=True, build_dir=tmp_path)
-    seconds = time.perf_counter() - t0
-    assert report.compile_only and report.passed
-    assert (tmp_path / "main").is_file(), sorted(p.name for p in tmp_path.iterdir())
-    print(f"cuda_standalone compile of the 1-layer divnorm verification circuit: {seconds:.0f} s")
 
 
 # ---- a third implementation: plain numpy, from the module docstring's equations ----------------------------------

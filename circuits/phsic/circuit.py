@@ -146,6 +146,12 @@ class PHSIC(Circuit):
         mode = overrides.pop("mode", self.params.mode)
         return type(self).verification_instance(mode, **overrides)
 
+    def compile_check_circuit(self) -> PHSIC:
+        """One hidden layer of the divnorm instance: every population type and construct of the circuit
+        (TimedArrays, schedule flags, summed relays, pow, the learn/apply events, monitors) in about half the code
+        objects of the 2-layer instance; nvcc costs seconds per code object."""
+        return type(self).verification_instance("divnorm", sizes=(6, 8, 3), b3_init=(-2.0,))
+
     # ---- trainer -----------------------------------------------------------------------------------------------
     def trainer_options(self) -> dict:
         """``dtype``: "float32" (training runs) or "float64" (bit-reproducible checks)."""
