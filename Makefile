@@ -46,7 +46,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -rs -m "not slow and not standalone and not cuda_compile and not gpu" $(PYTEST_ARGS)
 
 test-cuda: $(STAMP)
-	$(BIN)/python -m pytest -q -rs -m cuda_compile $(PYTEST_ARGS)
+	NEUROMORPH_NVCC=all $(BIN)/python -m pytest -q -rs -m cuda_compile $(PYTEST_ARGS)
 
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -q -rs -m gpu $(PYTEST_ARGS)

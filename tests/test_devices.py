@@ -182,7 +182,9 @@ def test_cuda_compile_only(cuda_builds):
     if ok:  # brian2cuda then compiles for the GPU that is present
         m = re.search(r"(\d+)\.(\d+)\s*$", why)
         arch = f"sm_{m.group(1)}{m.group(2)}" if m else arch
-    report, build_dir, seconds = cuda_builds.get("twocomp")
+    report, build_dir, seconds, compiled = cuda_builds.get("twocomp")
+    if not compiled:
+        pytest.skip("NEUROMORPH_NVCC does not name twocomp: no nvcc build of it in this session")
     print(f"cuda_standalone compile-only: {seconds:.1f} s")
     assert report.compile_only and report.passed and report.variables == []
     assert report.timings["build_dir"] == str(build_dir)
