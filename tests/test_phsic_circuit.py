@@ -75,12 +75,6 @@ def test_verify_cpp(mode, monkeypatch):
     _verify(PHSIC.verification_instance(mode), "cpp", monkeypatch)
 
 
-@pytest.mark.slow
-def test_verify_cython(monkeypatch):
-    _available("cython")
-    _verify(PHSIC.verification_instance("divnorm"), "cython", monkeypatch)
-
-
 # ---- a third implementation: plain numpy, from the module docstring's equations ----------------------------------
 def _forward(p, W, x):
     """Settled rates of one sample: per hidden layer z, g = f'(a), forwarded h, and (divnorm) v, r, u."""
