@@ -46,7 +46,7 @@ def load_weights(path) -> tuple[dict[str, np.ndarray], dict | None]:
     """(weights, metadata or None for a plain .npz without it)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"weights file {str(path)!r} does not exist")
+        raise ConfigError(f"weights file {path}: no such file; give the .npz of trained weights (e.g. a run's weights.npz)")
     try:
         with np.load(path, allow_pickle=False) as f:  # arrays only: never unpickled
             if not hasattr(f, "files"):
