@@ -40,8 +40,11 @@ demo: $(STAMP)
 # Test tiers (markers in setup.cfg; README "Tests"). `make test` is what CI runs (.ci/run): every circuit on
 # numpy, cython and cpp_standalone, and one nvcc build per circuit (tests/conftest.py cuda_builds) shared by
 # every test that needs it. GPU runs are their own tier (they skip without a GPU).
+# -n auto: one pytest-xdist worker per core (compiles dominate and each is single-threaded); loadgroup keeps the
+# tests that share a CUDA build on one worker.
+XDIST := -n auto --dist loadgroup
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -rs -m "not gpu" --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -rs $(XDIST) -m "not gpu" --durations=25 $(PYTEST_ARGS)
 	$(MAKE) test312
 
 test-fast: $(STAMP)
@@ -68,7 +71,7 @@ test312:
 	  echo "*** WARNING: python3.12 not found: the Python 3.12 set (brian2 2.10.1 + numpy 2) was NOT tested."; \
 	  echo "*** Install python3.12 or run: make test312 PY312=/path/to/python3.12"; \
 	else \
-	  $(MAKE) $(STAMP312) && $(VENV312)/bin/python -m pytest -q -rs $(PYTEST312_ARGS); \
+	  $(MAKE) $(STAMP312) && $(VENV312)/bin/python -m pytest -q -rs $(XDIST) --durations=10 $(PYTEST312_ARGS); \
 	fi
 
 bench: $(STAMP)

@@ -13,12 +13,25 @@ import time
 
 import pytest
 
+from neuromorph.brian.devices import OPT_LEVEL_ENV
 from neuromorph.errors import BackendUnavailableError
+
+# Compiles take most of the suite's time and -O3 buys nothing on models of a few units: the tests build at -O0
+# (set before any Brian2 device exists; CLI subprocesses inherit it). An explicit NEUROMORPH_OPT_LEVEL wins.
+os.environ.setdefault(OPT_LEVEL_ENV, "0")
 
 def pytest_configure(config):
     # setuptools' distutils shim warns on every Brian2 import (DeprecationWarnings are ignored in setup.cfg):
     # one filter here instead of a pytestmark in every test file.
     config.addinivalue_line("filterwarnings", "ignore:_get_vc_env is private")
+
+
+def pytest_collection_modifyitems(config, items):
+    # `make test` runs on every core with pytest-xdist (--dist loadgroup): every test that uses the session's
+    # CUDA builds goes to one worker, so no circuit is generated or nvcc-compiled twice.
+    for item in items:
+        if "cuda_builds" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("cuda-builds"))
 
 
 def _reset_brian():
