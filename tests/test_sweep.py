@@ -177,3 +177,36 @@ def test_summarize_errors_name_the_file(tmp_path):
         summarize([tmp_path])
     with pytest.raises(ConfigError, match="does not exist"):
         summarize([tmp_path / "nope"])
+
+
+CORINFOMAX_TINY = """
+circuit = "corinfomax"
+name = "cim"
+[params]
+sizes = [64, 12, 10]
+batch = 4
+t_free = 6
+t_nudged = 3
+[trainer]
+kernel = "python"
+[train]
+dataset = "digits"
+epochs = 1
+n_train = 40
+n_test = 20
+"""
+
+
+def test_sweep_share_of_cores_reaches_the_corinfomax_trainer_and_its_manifest(tmp_path):
+    """Two workers on 2 cores: each run gets one torch thread, and the CorInfoMax trainer (threads left unset)
+    must use one thread too, not min(2, cpus) on top of the other worker; the manifest records what ran
+    (threads, lanes, the kernel an "auto" would resolve to), not the unset option."""
+    path = tmp_path / "cim.toml"
+    path.write_text(CORINFOMAX_TINY)
+    results = run_sweep(expand(load_config(path), [0, 1]), tmp_path / "runs", workers=2, cores=2)
+    assert [r.status for r in results] == ["complete", "complete"], [r.error for r in results]
+    for r in results:
+        backend = json.loads((Path(r.path) / "manifest.json").read_text())["backend"]
+        assert backend["torch_threads"] == 1
+        opts = backend["trainer_options"]
+        assert (opts["threads"], opts["lanes"], opts["kernel"], opts["gemm"] in ("onednn", "blas")) == (1, 1, "python", True)

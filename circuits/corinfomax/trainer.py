@@ -153,7 +153,8 @@ def angle_degrees(a: np.ndarray, b: np.ndarray) -> float:
 class CorInfoMaxTrainer(Trainer):
     """Batched torch trainer for CorInfoMax (dense B_inf,+ or sparse B_1,+), see the module docstring.
 
-    ``threads``: CPU threads to use (None: min(2, cpu count)). With ``split`` (default: threads >= 2 and the
+    ``threads``: CPU threads to use (None: min(2, torch's thread count), so a sweep worker's share of the cores,
+    or ``[train] threads``, also bounds this trainer). With ``split`` (default: threads >= 2 and the
     batch has >= 2 rows per thread) each thread integrates its own row block of the batch; otherwise the
     whole batch is integrated at once with ``threads`` intra-op torch threads. ``eval_batch``: rows per
     chunk in :meth:`predict` (results do not depend on it beyond float rounding). ``gemm``: "onednn"
@@ -171,7 +172,9 @@ class CorInfoMaxTrainer(Trainer):
         self.params = params
         self.seed = int(seed)
         self.dtype = dtype
-        self.threads = int(threads) if threads else min(2, os.cpu_count() or 1)
+        # None follows torch's thread count (the runner sets it from [train] threads, a sweep worker to its share
+        # of the cores): min(2, cpu count) would give every worker of a 2-worker sweep on 2 cores two threads
+        self.threads = int(threads) if threads else max(1, min(2, torch.get_num_threads(), os.cpu_count() or 1))
         self.n_lanes = self.threads if (split if split is not None else self.threads >= 2) else 1
         self.n_lanes = max(1, min(self.n_lanes, params.batch // 2 if params.batch >= 2 else 1))
         self.eval_batch = int(eval_batch)
@@ -278,6 +281,11 @@ class CorInfoMaxTrainer(Trainer):
         self._load_weights(state["weights"], state.get("DO"))
         self.seed = int(state.get("seed", self.seed))
         self.epochs_done = int(state.get("epochs_done", 0))
+
+    def options(self) -> dict:
+        """What this trainer runs with, "auto" and None resolved (recorded in the run's manifest)."""
+        return {"threads": self.threads, "lanes": self.n_lanes, "kernel": self.kernel, "gemm": self.gemm,
+                "dtype": str(self.dtype).replace("torch.", ""), "eval_batch": self.eval_batch}
 
     def epoch_metrics(self) -> dict:
         w = self.weights()
