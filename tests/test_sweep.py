@@ -179,6 +179,63 @@ def test_summarize_errors_name_the_file(tmp_path):
         summarize([tmp_path / "nope"])
 
 
+# ---- the experiments folder: one run path, data-only files ------------------------------------------------------
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+_PICKLE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve"}
+
+
+def _pickle_uses(source: str) -> list[str]:
+    """What in a Python source can unpickle (or pickle): imports of pickle-like modules, ``allow_pickle=True``
+    and ``torch.load(..., weights_only=False)``; found on the syntax tree, so a comment or a docstring that
+    says 'never unpickled' is not a hit."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name.split(".")[0] in _PICKLE_MODULES]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in _PICKLE_MODULES:
+            found.append(f"from {node.module} import ...")
+        elif isinstance(node, ast.keyword) and node.arg in ("allow_pickle", "weights_only"):
+            truthy = node.arg == "allow_pickle"
+            if not (isinstance(node.value, ast.Constant) and node.value.value is (not truthy)):
+                found.append(f"{node.arg}={ast.unparse(node.value)} (line {node.value.lineno})")
+    return found
+
+
+def test_no_experiment_script_pickles():
+    """Results folders are read through neuromorph.runner.load_run / weights.load_weights (data only); no script
+    under experiments/ may pickle or unpickle, and no pickle file may be committed there."""
+    # the detector itself must see each form it is meant to catch, and not a docstring's mention
+    assert _pickle_uses("import pickle") == ["import pickle"]
+    assert _pickle_uses("from joblib import load") == ["from joblib import ..."]
+    assert _pickle_uses("np.load(f, allow_pickle=True)") == ["allow_pickle=True (line 1)"]
+    assert _pickle_uses("torch.load(f, weights_only=False)") == ["weights_only=False (line 1)"]
+    assert _pickle_uses('"""never unpickled: allow_pickle=True is refused"""\nnp.load(f, allow_pickle=False)') == []
+    scripts = sorted(EXPERIMENTS.rglob("*.py"))
+    assert len(scripts) > 5, scripts
+    hits = {str(p.relative_to(EXPERIMENTS)): u for p in scripts if (u := _pickle_uses(p.read_text()))}
+    assert hits == {}
+    pickles = [str(p.relative_to(EXPERIMENTS)) for p in EXPERIMENTS.rglob("*") if p.suffix in (".pkl", ".pickle")]
+    assert pickles == []
+
+
+@pytest.mark.parametrize(
+    "path", sorted(EXPERIMENTS.rglob("*.toml")), ids=lambda p: str(p.relative_to(EXPERIMENTS))
+)
+def test_every_experiment_config_validates(path):
+    """Each config under experiments/ loads (unknown keys and wrong types are errors) and passes the runner's
+    data-free checks: the circuit's parameters, its [trainer] options (circuit.trainer_options()), the Brian2
+    targets its sections name. A renamed parameter or trainer option breaks the config here, not in a long run."""
+    from neuromorph.runner import validate_run
+
+    config = load_config(path)
+    circuit = validate_run(config, check_memory=False)
+    assert circuit.name
+    if config.trainer:  # validate_run checked them; check again that each name is one the circuit declares
+        assert set(config.trainer) <= set(circuit.trainer_options())
+
+
 CORINFOMAX_TINY = """
 circuit = "corinfomax"
 name = "cim"

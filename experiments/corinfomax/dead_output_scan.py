@@ -1,12 +1,18 @@
-"""How often does a CorInfoMax FMNIST run start with a dead output unit?
+"""Which CorInfoMax runs have a dead output unit? Scans results folders of `neuromorph run` / `neuromorph sweep`.
 
-    python experiments/corinfomax/dead_output_scan.py --seeds 0 1 2 3 4 5 6 7 8 9
+    neuromorph sweep experiments/corinfomax/fmnist_dense.toml --seeds 0-9 --set train.epochs=1 \
+        --out-root results/dead_scan
+    python experiments/corinfomax/dead_output_scan.py results/dead_scan \
+        --out experiments/corinfomax/results/dead_output_scan.json
 
-Trains one epoch of experiments/corinfomax/fmnist_dense.toml per seed with the fast trainer and lists the output
-units whose free-phase rate is 0 on more than 99 % of the first 2,000 test images. Why: a dead output unit gets
-no learning signal (its rate is 0 in the free and the nudged phase, so both contrast terms vanish), every image
-of its class then goes to the lowest-index unit by the argmax tie rule, and the run sits near 79 % until (if
-ever) the unit revives. Writes JSON atomically (default experiments/corinfomax/results/dead_output_scan.json).
+Each RUN argument is a results folder or a folder holding them (a sweep's --out-root). Every run is read
+through ``neuromorph.runner.load_run`` (manifest, config digest, data-only checkpoint; nothing is unpickled),
+in whatever epoch it reached, and the output units whose free-phase rate is 0 on more than ``--silent``
+(default 99 %) of the first ``--test-samples`` test images are listed. Why it matters: a dead output unit gets
+no learning signal (its rate is 0 in the free and the nudged phase, so both contrast terms vanish), every
+image of its class then goes to the lowest-index unit by the argmax tie rule, and the run sits near 79 % until
+(if ever) the unit revives. The same scan on the final folders of a 50-epoch sweep counts the seeds that stayed
+stuck. Writes JSON atomically.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -23,51 +28,73 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from circuits.corinfomax.trainer import CorInfoMaxTrainer  # noqa: E402
-from circuits.corinfomax.params import CorInfoMaxParams  # noqa: E402
-from neuromorph.circuit import make_params  # noqa: E402
-from neuromorph.data import load_dataset  # noqa: E402
-from neuromorph.io import atomic_write_json  # noqa: E402
+
+def scan_run(run_dir: Path, test_samples: int, silent_above: float) -> dict:
+    """The dead output units of one results folder (see the module docstring)."""
+    from neuromorph.data import load_dataset
+    from neuromorph.errors import ConfigError
+    from neuromorph.io import read_json
+    from neuromorph.runner import load_run
+
+    config, circuit, trainer = load_run(run_dir)
+    if circuit.name not in ("corinfomax", "corinfomax-sparse"):
+        raise ConfigError(f"{run_dir} is a run of circuit {circuit.name!r}; give results folders of CorInfoMax configs")
+    tc = config.train
+    data = load_dataset(tc.dataset, root=tc.data_root or None, seed=config.seed, scale=tc.scale)
+    x, y = data.x_test[:test_samples], data.y_test[:test_samples]
+    t0 = time.perf_counter()
+    out = trainer.free_rates(x)[-1]
+    trainer.close()
+    silent = (out <= 0).mean(axis=0)  # per output unit: fraction of images on which its free-phase rate is 0
+    manifest = read_json(run_dir / "manifest.json")
+    return {
+        "run": run_dir.name,
+        "seed": config.seed,
+        "config_digest": config.digest(),
+        "status": manifest.get("status"),
+        "epochs_trained": trainer.epochs_done,
+        "test_acc": float((out.argmax(axis=1) == y).mean()),
+        "dead_output_units": [int(j) for j in np.where(silent > silent_above)[0]],
+        "fraction_silent_per_unit": [round(float(v), 4) for v in silent],
+        "trainer_options": manifest.get("backend", {}).get("trainer_options"),
+        "scan_seconds": time.perf_counter() - t0,
+    }
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", type=Path, default=ROOT / "experiments/corinfomax/fmnist_dense.toml")
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--test-samples", type=int, default=2000)
-    ap.add_argument("--out", type=Path, default=ROOT / "experiments/corinfomax/results/dead_output_scan.json")
-    args = ap.parse_args(argv)
+    from neuromorph.io import atomic_write_json
+    from neuromorph.summarize import find_runs
 
-    raw = tomllib.loads(args.config.read_text())
-    params = make_params(CorInfoMaxParams, raw.get("params", {}), where=f"[params] of {args.config}")
-    data = load_dataset(raw.get("train", {}).get("dataset", "fashion_mnist"))
-    xt, yt = data.x_test[: args.test_samples], data.y_test[: args.test_samples]
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path, help="results folders, or folders holding them (a sweep's --out-root)")
+    ap.add_argument("--test-samples", type=int, default=2000, help="first N test images (default 2000)")
+    ap.add_argument("--silent", type=float, default=0.99, help="dead: rate 0 on more than this fraction (default 0.99)")
+    ap.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    args = ap.parse_args(argv)
+    if args.test_samples < 1 or not 0.0 < args.silent < 1.0:
+        raise SystemExit("error: --test-samples must be >= 1 and --silent lie in (0, 1)")
+
     rows = []
-    for seed in args.seeds:
-        t0 = time.perf_counter()
-        tr = CorInfoMaxTrainer(params, seed, threads=args.threads)
-        tr.train_epoch(data.x_train, data.y_train, 0)
-        out = tr.free_rates(xt)[-1]
-        tr.close()
-        silent = (out <= 0).mean(axis=0)
-        row = {
-            "seed": seed,
-            "test_acc_after_epoch_1": float((out.argmax(axis=1) == yt).mean()),
-            "dead_output_units": [int(j) for j in np.where(silent > 0.99)[0]],
-            "fraction_silent_per_unit": [round(float(v), 4) for v in silent],
-            "seconds": time.perf_counter() - t0,
-            "kernel": tr.kernel,
-        }
+    for run_dir in find_runs(args.runs):
+        row = scan_run(run_dir, args.test_samples, args.silent)
         rows.append(row)
-        print(f"seed {seed}: test {row['test_acc_after_epoch_1']:.4f}, dead output units {row['dead_output_units']}",
-              flush=True)
+        print(f"{row['run']}: {row['epochs_trained']} epochs, test {row['test_acc']:.4f} on {args.test_samples}, "
+              f"dead output units {row['dead_output_units']}", flush=True)
+    rows.sort(key=lambda r: (r["config_digest"], r["seed"]))
     n_dead = sum(bool(r["dead_output_units"]) for r in rows)
-    atomic_write_json(args.out, {"command": " ".join([Path(sys.executable).name, *sys.argv]), "config": str(args.config),
-                                 "rows": rows, "seeds_with_a_dead_unit": n_dead, "seeds": len(rows)})
-    print(f"{n_dead} of {len(rows)} seeds start epoch 2 with a dead output unit; wrote {args.out}")
+    atomic_write_json(args.out, {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "test_samples": args.test_samples, "silent_above": args.silent,
+        "rows": rows, "runs_with_a_dead_unit": n_dead, "runs": len(rows),
+    })
+    print(f"{n_dead} of {len(rows)} runs have a dead output unit; wrote {args.out}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from neuromorph.errors import NeuromorphError
+
+    try:
+        raise SystemExit(main())
+    except NeuromorphError as exc:  # a missing/corrupt results folder, a run of another circuit: one line
+        raise SystemExit(f"error: {exc}") from None

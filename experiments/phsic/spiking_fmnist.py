@@ -1,26 +1,26 @@
 """pHSIC spiking twin on Fashion-MNIST test samples, with the weights of a trained batch-form network.
 
-Loads a checkpoint written by train_phsic.py (default: the 30-epoch Gaussian grp+div network), runs the rate
-model and the spiking twin (circuits/phsic/spiking.py; Brian2 cpp_standalone) on the first N test samples and
-writes, per simulated time per sample: spiking accuracy, rate accuracy, agreement, per-layer rate error,
-readout error, spikes and SynOps per inference (JSON + markdown table, both atomic).
+Reads a results folder of `neuromorph run` / `neuromorph sweep` (through ``neuromorph.runner.load_run``: the
+manifest, its config digest and the data-only checkpoint; nothing is unpickled), runs the rate model and the
+spiking twin (circuits/phsic/spiking.py; Brian2 cpp_standalone) on the first N test samples and writes, per
+simulated time per sample: spiking accuracy, rate accuracy, agreement, per-layer rate error, readout error,
+spikes and SynOps per inference (JSON + markdown table, both atomic).
 
-    python experiments/phsic/spiking_fmnist.py \
-        [experiments/phsic/results/fmnist_gauss_divnorm_e30/checkpoint.pkl] --samples 200 \
+    neuromorph run experiments/phsic/fmnist_gauss_divnorm.toml --out results/fmnist_gauss_divnorm-seed0
+    python experiments/phsic/spiking_fmnist.py results/fmnist_gauss_divnorm-seed0 --samples 200 \
         --t-samples 0.05 0.1 0.2 0.3 --out experiments/phsic/results/spiking_fmnist.json
 
-By default every duration is read off one run at the longest (``compare_rate_spiking(prefix=True)``: a trial's
-first t seconds are exactly a run of t seconds for regular spikes) so that cpp_standalone compiles once;
-``--separate`` builds and runs each duration on its own. The rate scales λ_k (Hz per unit of activity =
-r_max/λ_k) are the 99.9 % quantiles of |h^k| on the first ``--calibration`` *training* samples, so the test
-samples only ever pass through the network.
+What `neuromorph compare --run RUN_DIR` does not (hence this script): the rate scales λ_k (Hz per unit of
+activity = r_max/λ_k) are the 99.9 % quantiles of |h^k| on the first ``--calibration`` *training* samples, so
+the test samples only ever pass through the network (compare calibrates on the samples it tests); the regular
+encoder starts each trial at phase ``--phase0``; and by default every duration is read off one run at the
+longest (``compare_rate_spiking(prefix=True)``: a trial's first t seconds are exactly a run of t seconds for
+regular spikes) so that cpp_standalone compiles once; ``--separate`` builds and runs each duration on its own.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import pickle
 import platform
 import sys
 import time
@@ -35,20 +35,19 @@ import numpy as np  # noqa: E402
 
 warnings.filterwarnings("ignore")  # Brian2's TimedArray-grid and compiler notices would drown the table
 
-DEFAULT_CKPT = ROOT / "experiments/phsic/results/fmnist_gauss_divnorm_e30/checkpoint.pkl"
 RANGES = {"symmetric": (-1.0, 1.0), "unit": (0.0, 1.0)}
 
 
 def main(argv=None) -> int:
-    from circuits.phsic import PHSIC
     from circuits.phsic.spiking import activity_scales
     from neuromorph.compare import compare_rate_spiking
     from neuromorph.data import load_dataset
     from neuromorph.io import atomic_write_text
+    from neuromorph.runner import load_run
     from neuromorph.spiking import make_encoder
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("checkpoint", nargs="?", default=str(DEFAULT_CKPT), help="train_phsic.py checkpoint.pkl")
+    ap.add_argument("run", help="results folder of `neuromorph run`/`sweep` with a pHSIC config (manifest.json, checkpoint.npz)")
     ap.add_argument("--samples", type=int, default=200, help="first N Fashion-MNIST test samples")
     ap.add_argument("--t-samples", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.3], help="seconds per sample")
     ap.add_argument("--encoding", default="regular", choices=["regular", "poisson", "lif"])
@@ -61,24 +60,24 @@ def main(argv=None) -> int:
     ap.add_argument("--scale-quantile", type=float, default=0.999)
     ap.add_argument("--backend", default="cpp", choices=["numpy", "cython", "cpp"])
     ap.add_argument("--separate", action="store_true", help="one build and run per duration instead of one run")
-    ap.add_argument("--out", default=str(ROOT / "experiments/phsic/results/spiking_fmnist.json"))
+    ap.add_argument("--out", required=True, help="JSON file (the markdown table goes beside it, .md)")
     args = ap.parse_args(argv)
     t_start = time.perf_counter()
 
-    ckpt = Path(args.checkpoint).resolve()
-    shown = ckpt.relative_to(ROOT) if ckpt.is_relative_to(ROOT) else ckpt  # repository-relative in the results
-    state = pickle.loads(ckpt.read_bytes())["trainer"]
-    circuit = PHSIC.from_batch_params(state["params"])
+    run_dir = Path(args.run).resolve()
+    shown = run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir  # repository-relative in the results
+    config, circuit, trainer = load_run(run_dir)  # checks manifest, config digest and the data-only checkpoint
+    if circuit.name != "phsic":
+        raise SystemExit(f"error: {shown} is a run of circuit {circuit.name!r}; give a results folder of a pHSIC config")
+    if config.train.dataset != "fashion_mnist":
+        raise SystemExit(f"error: {shown} was trained on {config.train.dataset!r}; this script tests Fashion-MNIST runs")
     p = circuit.params
-    trainer = circuit.make_trainer(p.sizes[0], p.sizes[-1], seed=int(state.get("seed", 0)))
-    trainer.load_state_dict(state)
     weights = trainer.weights()  # (n_pre, n_post), as the circuit expects
     circuit.check_weights(weights)
-    run_json = ckpt.parent / "run.json"  # the training run's data scale (inputs must be scaled the same way)
-    scale = json.loads(run_json.read_text())["data"]["scale"] if run_json.exists() else "symmetric"
+    scale = config.train.scale  # inputs must be scaled as in training
     if scale not in RANGES:
-        raise SystemExit(f"data scale {scale!r} of {run_json}: the spiking input code knows {sorted(RANGES)}")
-    data = load_dataset("fashion_mnist", scale=scale)
+        raise SystemExit(f"error: data scale {scale!r} of {shown}: the spiking input code knows {sorted(RANGES)}")
+    data = load_dataset("fashion_mnist", scale=scale, root=config.train.data_root or None)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     scales = activity_scales(circuit, weights, data.x_train[: args.calibration], args.scale_quantile)
     options = {"phase0": args.phase0} if args.encoding == "regular" else {}
@@ -95,7 +94,8 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - t_start
     trainer_acc = float(np.mean(trainer.predict(x) == y))  # the trainer's own float32 forward, as a cross-check
     report.meta.update({
-        "checkpoint": str(shown),
+        "run": str(shown),
+        "config_digest": config.digest(),
         "epochs_trained": trainer.epochs_done,
         "data_scale": scale,
         "calibration_samples": args.calibration,
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     table = report.table()
     atomic_write_text(
         out.with_suffix(".md"),
-        f"checkpoint: `{shown}` ({trainer.epochs_done} epochs, {p.mode}); rate scales λ = "
+        f"run: `{shown}` ({trainer.epochs_done} epochs, {p.mode}, config {config.digest()}); rate scales λ = "
         f"{', '.join(f'{s:.3f}' for s in scales)} (q {args.scale_quantile} of |h| on {args.calibration} training "
         f"samples); trainer's own predict on these samples: {trainer_acc:.3f}\n\n{table}\n\n"
         f"wall: {wall:.0f} s; command: `{report.meta['command']}`\n",
@@ -123,4 +123,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from neuromorph.errors import NeuromorphError
+
+    try:
+        raise SystemExit(main())
+    except NeuromorphError as exc:  # a missing/corrupt results folder, a bad option: one line, not a traceback
+        raise SystemExit(f"error: {exc}") from None
