@@ -10,7 +10,7 @@ A library package, not a registered circuit: it has no Brian2 model. The ``smpc`
 * trainer.py - :class:`KSMTrainer` (task = "reconstruction").
 """
 
-from .params import TABLE1, KSMParams, table1
-from .trainer import KSMTrainer
+from .params import TABLE1, KSMParams, params_from_dict, table1
+from .trainer import KSMTrainer, make_ksm_trainer
 
-__all__ = ["KSMParams", "KSMTrainer", "TABLE1", "table1"]
+__all__ = ["KSMParams", "KSMTrainer", "TABLE1", "table1", "params_from_dict", "make_ksm_trainer"]

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from neuromorph.errors import ConfigError
 
-__all__ = ["KSMParams", "TABLE1", "CONSTRAINTS", "SCHEDULES", "INITS", "table1"]
+__all__ = ["KSMParams", "TABLE1", "CONSTRAINTS", "SCHEDULES", "INITS", "table1", "params_from_dict"]
 
 CONSTRAINTS = ("l1", "simplex")
 SCHEDULES = (1, 2, 3)
@@ -80,6 +80,9 @@ class KSMParams:
     sweeps: int = 1  # passes over the data per runner epoch
     dtype: str = "float64"
     device: str = "cpu"
+    # a data set with a true dictionary (neuromorph.data.true_dictionary: "ksm_sparse", "ksm_two_atoms") for
+    # init = "truth" and the dictionary-recovery figure; "" for none
+    truth: str = ""
 
     def validate(self, n_in: int | None = None) -> None:
         """ConfigError naming the bad value and the fix."""
@@ -108,6 +111,9 @@ class KSMParams:
             raise ConfigError(f"ksm: the simplex constraint needs K >= 2 latents, got K={self.K}")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(f"ksm: device must be 'cpu' or 'cuda[:n]', got {self.device!r}")
+        if self.init == "truth" and not self.truth:
+            raise ConfigError('ksm: init = "truth" needs truth = "<data set with a true dictionary>" (e.g. "ksm_sparse"); '
+                              'use init = "data" otherwise')
         if n_in is not None and (isinstance(n_in, bool) or not isinstance(n_in, int) or n_in < 1):
             raise ConfigError(f"ksm: the input dimension must be a positive integer, got {n_in!r}")
 
@@ -134,3 +140,18 @@ def table1(setting: str, **overrides) -> KSMParams:
     if setting not in TABLE1:
         raise ConfigError(f"ksm: unknown Table 1 setting {setting!r}; use one of {sorted(TABLE1)}")
     return dataclasses.replace(TABLE1[setting], **overrides)
+
+
+def params_from_dict(options: dict | None, *, where: str = "[trainer.ksm]") -> KSMParams:
+    """KSMParams from a config table (e.g. ``[trainer.ksm]``), keys and types checked (ConfigError naming the
+    key and the valid ones), then validated. ``setting = "synthetic" | "mnist" | "patches" | "moons"`` starts
+    from that column of Table 1 instead of the defaults."""
+    from neuromorph.circuit import replace_params
+
+    options = dict(options or {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where} must be a table of KSM parameters")
+    base = table1(options.pop("setting")) if "setting" in options else KSMParams()
+    params = replace_params(base, options, where=where)
+    params.validate()
+    return params

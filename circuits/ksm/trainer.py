@@ -27,14 +27,21 @@ import numpy as np
 import torch
 
 from neuromorph.circuit import Trainer
-from neuromorph.errors import ConfigError, ShapeError
+from neuromorph.errors import ConfigError, DivergedError, ShapeError
 
 from . import metrics
 from .admm import admm_batch, admm_batch_implicit, infer_codes, lipschitz, outer_d
 from .params import STATE_BYTES_LIMIT, KSMParams
 from .prox import project_simplex
 
-__all__ = ["KSMTrainer"]
+__all__ = ["KSMTrainer", "make_ksm_trainer"]
+
+
+def make_ksm_trainer(n_in: int, seed: int, options: dict | None = None) -> "KSMTrainer":
+    """A KSMTrainer from a config table of KSM parameters (``[trainer.ksm]``; see params.params_from_dict)."""
+    from .params import params_from_dict
+
+    return KSMTrainer(n_in, params_from_dict(options), seed)
 
 
 def _checksum(x: np.ndarray) -> str:
@@ -44,15 +51,16 @@ def _checksum(x: np.ndarray) -> str:
 class KSMTrainer(Trainer):
     task = "reconstruction"
 
-    def __init__(self, n_in: int, params: KSMParams, seed: int, *, truth: str = ""):
-        """``truth``: a data set with a true dictionary (neuromorph.data.true_dictionary) for ``init =
+    def __init__(self, n_in: int, params: KSMParams, seed: int):
+        """``params.truth``: a data set with a true dictionary (neuromorph.data.true_dictionary) for ``init =
         "truth"`` and the dictionary-error metric; "" for none."""
         if not isinstance(params, KSMParams):
             raise ConfigError(f"ksm: params must be a KSMParams, got {type(params).__name__}")
         params.validate(n_in)
         if params.device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"ksm: device {params.device!r} asked for but torch sees no CUDA GPU; use device = \"cpu\"")
-        self.params, self.n_in, self.seed, self.truth = params, n_in, seed, truth
+        truth = params.truth
+        self.params, self.n_in, self.seed = params, n_in, seed
         self.dtype = torch.float64 if params.dtype == "float64" else torch.float32
         self.device = torch.device(params.device)
         self.A_true = None
@@ -65,9 +73,6 @@ class KSMTrainer(Trainer):
                     f"ksm: the true dictionary of {truth} is {self.A_true.shape} (N, K) but the trainer has N = {n_in}, "
                     f"K = {params.K}; set params.K = {self.A_true.shape[1]}"
                 )
-        if params.init == "truth" and self.A_true is None:
-            raise ConfigError("ksm: init = \"truth\" needs a data set with a true dictionary (truth = \"ksm_sparse\"); "
-                              "use init = \"data\" otherwise")
         self.W = None  # (K, N), set on the first train_epoch (init = "data" needs the samples)
         self.Z = self.P = self.M = None
         self.v = None  # power-iteration vector for λ_max(WWᵀ)
@@ -168,6 +173,11 @@ class KSMTrainer(Trainer):
         """The paper's figures on the training set with its learned latents (Table 1's R²)."""
         X = self._X_of(x)
         Z = self.Z.double().cpu().numpy()
+        if not (np.isfinite(Z).all() and torch.isfinite(self.W).all()):
+            raise DivergedError(
+                "ksm: the latents or W became non-finite (the Z-step is unstable at this step size); lower "
+                "lr_z_factor (Schedule 3 needs ~0.01 or less for data of large norm) or lr_W",
+                epoch=None, variable="Z", samples=None)
         A = self.generative_map(x)
         out = {
             "fit_r2": metrics.r2_score(X, metrics.predict(A, Z)),
@@ -194,6 +204,11 @@ class KSMTrainer(Trainer):
         Xhat = metrics.predict(self.generative_map(), Z)
         return {"r2": metrics.r2_score(np.asarray(x, dtype=np.float64), Xhat), "sparsity_1": metrics.sparsity_1(Z),
                 "l0_mode": metrics.l0_mode(Z)}
+
+    def figures(self, data, folder):
+        from .figures import trainer_figures
+
+        return trainer_figures(self, data, folder)
 
     def predict(self, x):
         raise NotImplementedError("ksm learns a representation, not a classifier: use evaluate(x) (R² of x̂)")
@@ -240,4 +255,4 @@ class KSMTrainer(Trainer):
         self._X = None  # set again by the next train_epoch
 
     def options(self):
-        return {"solver": "ksm-admm", **{k: v for k, v in dataclasses.asdict(self.params).items()}, "truth": self.truth}
+        return {"solver": "ksm-admm", "ksm": dataclasses.asdict(self.params)}
