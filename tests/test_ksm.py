@@ -200,3 +200,34 @@ def test_bad_table_and_shapes():
         tr.train_epoch(x[:12], np.zeros(12, int), 1)
     with pytest.raises(ConfigError, match="larger than the training set"):
         KSMTrainer(30, KSMParams(K=4, batch=128), 0).train_epoch(x, np.zeros(16, int), 0)
+
+
+# ---- the data sets -----------------------------------------------------------------------------------------------
+def test_ksm_data_sets():
+    from neuromorph.data import load_dataset, true_codes, true_dictionary
+
+    d = load_dataset("ksm_sparse", scale="raw", seed=4)
+    A = true_dictionary("ksm_sparse")
+    Ztr, Zte = true_codes("ksm_sparse", seed=4)
+    assert d.x_train.shape == (1500, 30) and d.x_test.shape == (500, 30) and A.shape == (30, 16)
+    np.testing.assert_allclose(d.x_train, Ztr @ A.T, rtol=1e-6, atol=1e-5)  # x = A z (float32)
+    assert ((Ztr > 0).sum(axis=1) == 2).all() and Ztr[Ztr > 0].min() >= 4 and Ztr.max() <= 6  # 12.5 %, U[4, 6]
+    v = load_dataset("ksm_sparse", scale="variance", seed=4)
+    assert np.mean(np.sum(v.x_train.astype(np.float64) ** 2, axis=1)) == pytest.approx(1.0, rel=1e-5)
+    s = np.sqrt(np.mean(np.sum(d.x_train.astype(np.float64) ** 2, axis=1)))  # one global scale (§7.1)
+    np.testing.assert_allclose(v.x_train * s, d.x_train, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(v.x_test * s, d.x_test, rtol=1e-5, atol=1e-4)  # the training split's scale
+    pt = load_dataset("patches", scale="raw", n_train=500, n_test=100)
+    assert pt.x_train.shape == (500, 256) and pt.image_shape == (16, 16) and np.isfinite(pt.x_train).all()
+    assert 0.3 < pt.x_train.std() < 3  # whitened photographs of unit pixel variance
+    t = load_dataset("ksm_two_atoms", scale="raw")
+    A2 = true_dictionary("ksm_two_atoms")
+    assert len(t.x_train) == 512 and A2[:, 0] @ A2[:, 1] == pytest.approx(0.14) and np.linalg.norm(A2, axis=0) == pytest.approx(1)
+    m = load_dataset("moons_ksm", scale="raw")
+    assert m.x_train.shape == (2500, 2) and m.x_train[:, 0].min() < -0.9  # make_moons' own coordinates
+    with pytest.raises(ConfigError, match="takes only scale 'raw' or 'variance'"):
+        load_dataset("ksm_sparse")
+    with pytest.raises(ConfigError, match="scale 'raw' is for the synthetic sets"):
+        load_dataset("digits", scale="raw")
+    with pytest.raises(ConfigError, match="has no true dictionary"):
+        true_dictionary("moons")

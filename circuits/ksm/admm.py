@@ -126,10 +126,11 @@ def admm_batch_implicit(W, x, z, eta, p: KSMParams):
 
 def infer_codes(W, x, p: KSMParams, steps: int, z0=None, chunk: int = 4096) -> torch.Tensor:
     """Codes of ``x`` under fixed W: ``steps`` iterations of the Schedule-1 Z-step (ISTA for ℓ1, projected
-    gradient for the simplex) with η_Z = 1/λ_max(WWᵀ), from z = 0 (ℓ1) or the simplex centre."""
+    gradient for the simplex; Theorem 1) with η_Z = 1/λ_max(WWᵀ), from z = 0 (ℓ1) or the simplex centre (or z0)."""
     G = W @ W.T
-    L = torch.linalg.eigvalsh(G)[-1]
-    eta = p.lr_z_factor / L if p.schedule != 3 else 1.0 / L  # inference needs no Schedule-3 damping
+    # the ISTA step 1/L whatever the training schedule: with W fixed the Z-step is convex (ℓ1) or a convex QP
+    # on the simplex, and the Schedule-3 damping of training is not needed
+    eta = 1.0 / torch.linalg.eigvalsh(G)[-1]
     out = []
     for s in range(0, len(x), chunk):
         xb = x[s : s + chunk]

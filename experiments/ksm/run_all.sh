@@ -6,7 +6,8 @@ set -e
 cd "$(dirname "$0")/../.."
 SET=""
 [ "${STANDIN:-0}" = 1 ] && SET='--set circuit="circuits/ksm/standin.py:KSMStandIn"'
-for cfg in synthetic_sparse synthetic_sparse_cold moons_simplex patches fashion_mnist; do
+for cfg in synthetic_sparse synthetic_sparse_cold synthetic_sparse_schedule3 moons_simplex patches fashion_mnist; do
     eval neuromorph run "experiments/ksm/$cfg.toml" --out "results/ksm/$cfg" --no-progress $SET
 done
 neuromorph summarize results/ksm --metric test_r2 fit_r2 --out results/ksm
+python experiments/ksm/collect.py
