@@ -231,3 +231,23 @@ def test_ksm_data_sets():
         load_dataset("digits", scale="raw")
     with pytest.raises(ConfigError, match="has no true dictionary"):
         true_dictionary("moons")
+
+
+def test_fista_and_ista_inference_reach_the_same_codes():
+    """Inference (evaluate) solves the Z-step under fixed W; FISTA and a long ISTA reach the same minimiser,
+    which satisfies the lasso optimality conditions (ℓ1) / is a fixed point of the projected step (simplex)."""
+    rng = np.random.default_rng(5)
+    W = torch.as_tensor(rng.normal(size=(6, 8)))
+    X = torch.as_tensor(rng.normal(size=(10, 8)))
+    for constraint in ("l1", "simplex"):
+        p = KSMParams(K=6, constraint=constraint, lam=0.3, omega=0.1)
+        zf = admm.infer_codes(W, X, p, 2000, method="fista")
+        zi = admm.infer_codes(W, X, p, 20000, method="ista")
+        torch.testing.assert_close(zf, zi, rtol=1e-6, atol=1e-7)
+        g = admm.ista_grad(zf, X @ W.T, W @ W.T, p)
+        if constraint == "l1":  # 0 ∈ g + λ∂‖z‖₁
+            on = zf != 0
+            torch.testing.assert_close(g[on], -p.lam * torch.sign(zf[on]), rtol=0, atol=1e-8)
+            assert (g[~on].abs() <= p.lam + 1e-8).all()
+        else:
+            torch.testing.assert_close(project_simplex(zf - 0.1 * g), zf, rtol=0, atol=1e-9)

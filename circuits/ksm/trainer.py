@@ -197,7 +197,8 @@ class KSMTrainer(Trainer):
         x = self._check_x(x)
         if self.W is None:
             raise ConfigError("ksm: the trainer has not been trained; run train_epoch first")
-        return infer_codes(self.W, self._t(x), self.params, self.params.infer_steps).double().cpu().numpy()
+        p = self.params
+        return infer_codes(self.W, self._t(x), p, p.infer_steps, method=p.infer_method).double().cpu().numpy()
 
     def evaluate(self, x) -> dict:
         Z = self.codes(x)
