@@ -27,7 +27,7 @@ ORDERS = {"Zeta": 0, "Y": 2, "Z": 2, "rank": 3, "support": 4, "theta": 5, "proje
 
 
 def inputs() -> GroupEquations:
-    return GroupEquations("X", (Eq("x = clamp_x*x_in(t, i) : 1", "§7", "input sample, clamped"),))
+    return GroupEquations("X", (Eq("x = x_in(t, i) : 1", "§7", "input sample (clamped for the whole trial)"),))
 
 
 def intermediate(p: SMPCParams) -> GroupEquations:
