@@ -340,7 +340,14 @@ class Trainer(ABC):
     (the trainer's state, the data, ``epoch``) - any randomness (sample order, random β signs) is drawn
     from a generator seeded with (seed, epoch) - so a run resumed from the checkpoint written after epoch
     e-1 reproduces epoch e exactly.
+
+    ``task`` says how the runner scores it: ``"classification"`` (``predict`` -> test/train accuracy) or
+    ``"reconstruction"`` (unsupervised: ``evaluate(x)`` -> ``{"r2": ..., ...}``, recorded as ``test_<key>`` /
+    ``train_<key>``, headline ``test_r2``; labels are carried but unused, ``predict`` may raise
+    NotImplementedError).
     """
+
+    task: ClassVar[str] = "classification"
 
     @abstractmethod
     def train_epoch(self, x: np.ndarray, y: np.ndarray, epoch: int, progress=None) -> dict:
@@ -349,6 +356,11 @@ class Trainer(ABC):
     @abstractmethod
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted integer labels for x (the paper's evaluation protocol)."""
+
+    def evaluate(self, x: np.ndarray) -> dict[str, float]:
+        """Reconstruction trainers: scalar figures of the representation of ``x``, at least ``{"r2": R²}`` (R² of
+        x̂ on variance-normalised data)."""
+        raise NotImplementedError(f"{type(self).__name__} is a {self.task} trainer; it has no evaluate()")
 
     @abstractmethod
     def weights(self) -> dict[str, np.ndarray]:
@@ -370,6 +382,10 @@ class Trainer(ABC):
     def epoch_metrics(self) -> dict:
         """Extra per-epoch figures to log (e.g. angles between matrices). Default: none."""
         return {}
+
+    def figures(self, data, folder) -> list:
+        """Figures of the trained state written into ``folder`` (PNG) after training; their paths. Default: none."""
+        return []
 
 
 # ---- registry -----------------------------------------------------------------------------------------------

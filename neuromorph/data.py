@@ -15,8 +15,25 @@ Where the data comes from
   (``<root>/cifar-10-batches-py/``, ``<root>/cifar-100-python/``; fine labels for CIFAR-100).
 * ``digits``: scikit-learn's bundled 8x8 digits (offline), split 1437/360 stratified by ``seed``.
 * ``moons``: scikit-learn's two moons, noise 0.1.
+* ``moons_ksm``: the same generator as ``moons`` with the KSM paper's settings (§6.3): noise 0.01, 2500
+  training samples by default (+ 500 test).
+* ``ksm_sparse``: the KSM paper's synthetic sparse set (§6.1): x = A z, A (30 x 16) ~ N(0, 1) fixed (see
+  :func:`true_dictionary`), z 12.5 % sparse (2 of 16 latents active) with amplitudes U[4, 6]; 1500 training
+  samples by default (+ 500 test). Label: the index of the largest active latent.
+* ``ksm_two_atoms``: the SMPC paper's 2-D set (§7.1): 512 points, two unit atoms with correlation 0.14, each
+  sample on one atom with an N(0, 1) amplitude, plus N(0, 0.01²) noise. Label: the atom.
+* ``patches``: 16 x 16 patches of scikit-learn's two bundled photographs (``load_sample_images``, offline),
+  grey, whitened with Olshausen & Field's filter R(f) = f exp(-(f/f0)^4) (f0 = 0.4 Nyquist) and cut at seeded
+  positions; training patches from the left 3/4 of each photograph, test patches from the right 1/4, so the
+  two splits share no pixel. 20000 / 2000 by default. Labels: which photograph.
 * ``latent_mixture``: a synthetic 5-class Gaussian mixture in a 2-D latent space, embedded in 16-D by a
   fixed random linear map (see :func:`_latent_mixture`).
+
+Scale ``"raw"`` (synthetic sets only) keeps the values as generated (make_moons' coordinates, x = A z, whitened
+patches of unit pixel variance). Scale ``"variance"`` divides both splits by sqrt((1/T) Σ ||x_i||²) of the
+training split (the KSM paper's variance normalisation, §7.1), applied to the raw values where there are raw
+values and to the ``"unit"`` ones otherwise. The KSM sets accept only these two (min-max scaling would break
+x = A z).
 
 Everything is deterministic for a given ``seed``.  Nothing is cached between calls: a loader reads the
 files each time (MNIST-sized data takes about a second).
@@ -50,11 +67,17 @@ __all__ = [
     "load_dataset",
     "one_hot",
     "batches",
+    "true_dictionary",
 ]
 
-DATASETS = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "digits", "moons", "latent_mixture")
+DATASETS = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "digits", "moons", "latent_mixture",
+            "moons_ksm", "ksm_sparse", "ksm_two_atoms", "patches")
 
-SCALES = ("unit", "symmetric", "cifar_3std", "cifar_std")
+SCALES = ("unit", "symmetric", "cifar_3std", "cifar_std", "variance", "raw")
+# Data sets whose structure (x = A z, whitened patches) only "raw" and the global "variance" scaling keep.
+_VARIANCE_ONLY = ("ksm_sparse", "ksm_two_atoms", "patches")
+# Data sets that have a "raw" form: the values as generated (no scaling at all).
+_RAW_OK = _VARIANCE_ONLY + ("moons", "moons_ksm")
 
 DATA_ENV_VAR = "NEUROMORPH_DATA"
 DEFAULT_DATA_DIR = "~/.neuromorph/data"
@@ -95,6 +118,10 @@ _ALIASES = {
     "digits": "digits", "sklearndigits": "digits",
     "moons": "moons", "twomoons": "moons",
     "latentmixture": "latent_mixture",
+    "moonsksm": "moons_ksm",
+    "ksmsparse": "ksm_sparse",
+    "ksmtwoatoms": "ksm_two_atoms", "twoatoms": "ksm_two_atoms",
+    "patches": "patches", "imagepatches": "patches",
 }
 
 _SYNTHETIC_DEFAULT_SIZES = (1000, 500)
@@ -214,11 +241,32 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, download: 
         raise ConfigError(f"Unknown scale {scale!r}; allowed values: {', '.join(SCALES)}.")
     if scale.startswith("cifar") and key not in _CIFAR:
         raise ConfigError(f"scale={scale!r} is for CIFAR data only; for {key!r} use 'unit' or 'symmetric'.")
+    if key in _VARIANCE_ONLY and scale not in ("variance", "raw"):
+        raise ConfigError(f"{key} takes only scale 'raw' or 'variance' (the KSM paper's normalisation; {scale!r} would "
+                          "break its structure): set train.scale = \"raw\" or \"variance\".")
+    if scale == "raw" and key not in _RAW_OK:
+        raise ConfigError(f"scale 'raw' is for the synthetic sets {', '.join(_RAW_OK)}; for {key!r} use 'unit' or 'variance'.")
     for arg, value in (("n_train", n_train), ("n_test", n_test)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                   or value <= 0):
             raise ConfigError(f"{arg} must be a positive integer or None, got {value!r}.")
 
+    if scale == "variance":
+        base = "raw" if key in _RAW_OK else "unit"
+        return _variance_scaled(_load(key, root, download, n_train, n_test, seed, base))
+    return _load(key, root, download, n_train, n_test, seed, scale)
+
+
+def _load(key, root, download, n_train, n_test, seed, scale) -> Dataset:
+    if key == "ksm_sparse":
+        return _ksm_sparse(n_train, n_test, seed)
+    if key == "ksm_two_atoms":
+        return _ksm_two_atoms(n_train, n_test, seed)
+    if key == "patches":
+        return _patches(n_train, n_test, seed)
+    if key == "moons_ksm":
+        return _load_moons(n_train or _MOONS_KSM_SIZES[0], n_test or _MOONS_KSM_SIZES[1], seed, scale,
+                           noise=_MOONS_KSM_NOISE, name="moons_ksm")
     if key in _TORCHVISION_CLASS:
         return _load_idx_dataset(key, root, download, n_train, n_test, seed, scale)
     if key in _CIFAR:
@@ -331,7 +379,7 @@ def _subset(x, y, n, rng, what):
 def _scale(x, scale, *, max_value, channels=None):
     """Map raw values in [0, max_value] to float32 according to `scale`."""
     unit = x.astype(np.float32) / np.float32(max_value)
-    if scale == "unit":
+    if scale in ("unit", "raw"):  # "raw" reaches here only with max_value 1 (synthetic sets)
         return unit
     if scale == "symmetric":
         return (unit - np.float32(0.5)) / np.float32(0.5)
@@ -550,15 +598,17 @@ def _minmax_unit(xtr, xte):
     return (xtr - lo) / span, (xte - lo) / span
 
 
-def _load_moons(n_train, n_test, seed, scale) -> Dataset:
+def _load_moons(n_train, n_test, seed, scale, *, noise=0.1, name="moons") -> Dataset:
     from sklearn.datasets import make_moons
 
     n_train = n_train or _SYNTHETIC_DEFAULT_SIZES[0]
     n_test = n_test or _SYNTHETIC_DEFAULT_SIZES[1]
-    x, y = make_moons(n_samples=n_train + n_test, noise=0.1, random_state=seed)  # shuffled by sklearn
-    xtr, xte = _minmax_unit(x[:n_train], x[n_train:])
+    x, y = make_moons(n_samples=n_train + n_test, noise=noise, random_state=seed)  # shuffled by sklearn
+    xtr, xte = x[:n_train], x[n_train:]
+    if scale != "raw":
+        xtr, xte = _minmax_unit(xtr, xte)
     # Data are already in unit range, so max_value=1 and the subset step is a no-op.
-    return _finish("moons", xtr, y[:n_train], xte, y[n_train:], n_train=None, n_test=None, seed=seed,
+    return _finish(name, xtr, y[:n_train], xte, y[n_train:], n_train=None, n_test=None, seed=seed,
                    scale=scale, max_value=1, n_classes=2, image_shape=(2,), source="sklearn")
 
 
@@ -588,3 +638,114 @@ def _latent_mixture(n_train, n_test, seed, scale) -> Dataset:
     (xtr, ytr), (xte, yte) = draw(n_train), draw(n_test)
     return _finish("latent_mixture", xtr, ytr, xte, yte, n_train=None, n_test=None, seed=seed, scale=scale,
                    max_value=1, n_classes=_LATENT_CLASSES, image_shape=(_LATENT_OUT_DIM,), source="synthetic")
+
+
+# ------------------------------------------------------------------------ the KSM / SMPC paper's sets
+# ksm_sparse (§6.1): the dictionary is fixed (drawn from this seed) so train and test, and every seed, share
+# it; `seed` draws the codes.
+_KSM_SPARSE_N, _KSM_SPARSE_K, _KSM_SPARSE_ACTIVE = 30, 16, 2  # 2/16 = 12.5 % sparsity
+_KSM_SPARSE_AMPLITUDE = (4.0, 6.0)
+_KSM_SPARSE_SIZES = (1500, 500)
+_KSM_DICT_SEED = 20241129
+_TWO_ATOMS_CORRELATION, _TWO_ATOMS_NOISE, _TWO_ATOMS_SIZES = 0.14, 0.01, (512, 128)
+_MOONS_KSM_NOISE, _MOONS_KSM_SIZES = 0.01, (2500, 500)
+_PATCH, _PATCH_SIZES, _PATCH_TRAIN_FRACTION = 16, (20000, 2000), 0.75
+
+
+def true_dictionary(name: str) -> np.ndarray:
+    """The generating dictionary A (N, K), columns = atoms, of a synthetic set that has one (``ksm_sparse``,
+    ``ksm_two_atoms``), in the raw (unscaled) units; ConfigError for any other set."""
+    key = _canonical_name(name)
+    if key == "ksm_sparse":
+        return np.random.default_rng(_KSM_DICT_SEED).standard_normal((_KSM_SPARSE_N, _KSM_SPARSE_K))
+    if key == "ksm_two_atoms":
+        c = _TWO_ATOMS_CORRELATION
+        return np.array([[1.0, c], [0.0, np.sqrt(1 - c * c)]])
+    raise ConfigError(f"data set {key!r} has no true dictionary; only ksm_sparse and ksm_two_atoms do")
+
+
+def true_codes(name: str, n_train: int | None = None, n_test: int | None = None, seed: int = 0):
+    """(Z_train, Z_test), rows = samples, the latents that generated :func:`load_dataset` (same arguments)."""
+    key = _canonical_name(name)
+    if key == "ksm_sparse":
+        return _ksm_sparse(n_train, n_test, seed, codes=True)
+    if key == "ksm_two_atoms":
+        return _ksm_two_atoms(n_train, n_test, seed, codes=True)
+    raise ConfigError(f"data set {key!r} has no true codes; only ksm_sparse and ksm_two_atoms do")
+
+
+def _ksm_sparse(n_train, n_test, seed, codes=False):
+    n_train = n_train or _KSM_SPARSE_SIZES[0]
+    n_test = n_test or _KSM_SPARSE_SIZES[1]
+    A = true_dictionary("ksm_sparse")
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    z = np.zeros((n, _KSM_SPARSE_K))
+    support = np.argsort(rng.random((n, _KSM_SPARSE_K)), axis=1)[:, :_KSM_SPARSE_ACTIVE]
+    np.put_along_axis(z, support, rng.uniform(*_KSM_SPARSE_AMPLITUDE, size=support.shape), axis=1)
+    if codes:
+        return z[:n_train], z[n_train:]
+    x, y = z @ A.T, z.argmax(axis=1)
+    return _finish("ksm_sparse", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_train=None, n_test=None,
+                   seed=seed, scale="unit", max_value=1, n_classes=_KSM_SPARSE_K, image_shape=(_KSM_SPARSE_N,),
+                   source="synthetic")
+
+
+def _ksm_two_atoms(n_train, n_test, seed, codes=False):
+    n_train = n_train or _TWO_ATOMS_SIZES[0]
+    n_test = n_test or _TWO_ATOMS_SIZES[1]
+    A = true_dictionary("ksm_two_atoms")
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    y = rng.integers(0, 2, size=n)
+    z = np.zeros((n, 2))
+    z[np.arange(n), y] = rng.standard_normal(n)
+    if codes:
+        return z[:n_train], z[n_train:]
+    x = z @ A.T + _TWO_ATOMS_NOISE * rng.standard_normal((n, 2))
+    return _finish("ksm_two_atoms", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_train=None, n_test=None,
+                   seed=seed, scale="unit", max_value=1, n_classes=2, image_shape=(2,), source="synthetic")
+
+
+def _whiten(img: np.ndarray) -> np.ndarray:
+    """Olshausen & Field (1996) whitening: multiply the spectrum by f exp(-(f/f0)^4), f0 = 0.4 Nyquist."""
+    h, w = img.shape
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.fftfreq(w)[None, :]
+    f = np.sqrt(fx**2 + fy**2)
+    f0 = 0.4 * 0.5
+    out = np.real(np.fft.ifft2(np.fft.fft2(img - img.mean()) * f * np.exp(-((f / f0) ** 4))))
+    return out / out.std()
+
+
+def _patches(n_train, n_test, seed):
+    from sklearn.datasets import load_sample_images
+
+    n_train = n_train or _PATCH_SIZES[0]
+    n_test = n_test or _PATCH_SIZES[1]
+    images = [_whiten(im.astype(np.float64).mean(axis=2) / 255.0) for im in load_sample_images().images]
+    rng = np.random.default_rng(seed)
+
+    def cut(n, train):
+        out = np.empty((n, _PATCH * _PATCH))
+        labels = rng.integers(0, len(images), size=n)
+        for i, k in enumerate(labels):
+            h, w = images[k].shape
+            split = int(_PATCH_TRAIN_FRACTION * w)
+            lo, hi = (0, split - _PATCH) if train else (split, w - _PATCH)
+            r, c = rng.integers(0, h - _PATCH + 1), rng.integers(lo, hi + 1)
+            out[i] = images[k][r : r + _PATCH, c : c + _PATCH].ravel()
+        return out, labels
+
+    (xtr, ytr), (xte, yte) = cut(n_train, True), cut(n_test, False)
+    return _finish("patches", xtr, ytr, xte, yte, n_train=None, n_test=None, seed=seed, scale="unit", max_value=1,
+                   n_classes=len(images), image_shape=(_PATCH, _PATCH), source="sklearn")
+
+
+def _variance_scaled(data: Dataset) -> Dataset:
+    """Both splits divided by sqrt((1/T) Σ ||x_i||²) of the training split (KSM paper §7.1)."""
+    s = np.float32(np.sqrt(np.mean(np.sum(data.x_train.astype(np.float64) ** 2, axis=1))))
+    if not s > 0:
+        raise DataUnavailableError(f"{data.name}: the training inputs are all zero; nothing to normalise")
+    return Dataset(name=data.name, x_train=data.x_train / s, y_train=data.y_train, x_test=data.x_test / s,
+                   y_test=data.y_test, n_classes=data.n_classes, image_shape=data.image_shape, source=data.source)

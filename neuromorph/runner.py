@@ -42,7 +42,8 @@ import numpy as np
 from .checkpoint import UnstorableStateError, read_checkpoint, save_checkpoint
 from .circuit import Circuit, get_circuit
 from .config import RunConfig, check_values, config_from_dict
-from .errors import ConfigError, CorruptFileError, DivergedError, NeuromorphError, ResultsFolderError, interrupted_build
+from .errors import (ConfigError, CorruptFileError, DivergedError, NeuromorphError, ResultsFolderError, ShapeError,
+                     interrupted_build)
 from .io import append_jsonl, atomic_write_bytes, atomic_write_json, atomic_write_text, json_safe, read_json, read_jsonl
 
 try:  # POSIX; elsewhere runs are not locked
@@ -58,6 +59,7 @@ __all__ = [
     "package_versions",
     "git_commit",
     "estimate_memory",
+    "headline_metric",
     "WEIGHT_LIMIT",
     "CHECKPOINT",
     "LOCK_NAME",
@@ -75,6 +77,8 @@ WEIGHT_LIMIT = 1e8
 GUARD_INTERVAL_S = 2.0
 # A trainer holds its float64 weights, their updates and optimiser state: about this many copies.
 MEMORY_COPIES = 4
+# What a trainer's ``task`` may be (neuromorph.circuit.Trainer): scored by accuracy or by R² of x̂.
+TASKS = ("classification", "reconstruction")
 
 
 def package_versions() -> dict:
@@ -635,8 +639,12 @@ def _report(out: Path, manifest: dict) -> None:
                   f"-> `{path.name}`", ""]
     if "final" in manifest:
         f = manifest["final"]
-        lines += ["## Training", f"after {f['epoch'] + 1} epochs on {manifest['data']['dataset']}: test accuracy "
-                  f"{100 * f['test_acc']:.2f} %, train accuracy {100 * f['train_acc']:.2f} % "
+        if "test_r2" in f:  # a reconstruction trainer: R² of x̂, and its other figures
+            others = ", ".join(f"{k} {f[k]:.4g}" for k in f if k.startswith(("test_", "train_")) and k not in ("test_r2", "train_r2"))
+            what = (f"test R² (test_r2) {f['test_r2']:.4f}, train R² {f['train_r2']:.4f}" + (f"; {others}" if others else ""))
+        else:
+            what = f"test accuracy {100 * f['test_acc']:.2f} %, train accuracy {100 * f['train_acc']:.2f} %"
+        lines += ["## Training", f"after {f['epoch'] + 1} epochs on {manifest['data']['dataset']}: {what} "
                   f"({manifest['timings'].get('train_s', 0):.1f} s of training) -> `metrics.jsonl`", ""]
     for w in manifest.get("warnings", []):
         lines += [f"**warning**: {w}", ""]
@@ -748,13 +756,11 @@ def _train(circuit, config: RunConfig, data, out: Path, *, info, progress, log, 
         weights = trainer.weights()
         _check_weights(weights, epoch, None)
         t1 = time.perf_counter()
-        test_acc = _accuracy(trainer.predict(data.x_test), data.y_test)
-        train_acc = _accuracy(trainer.predict(data.x_train[train_eval_idx]), data.y_train[train_eval_idx])
+        scores = _scores(trainer, data, train_eval_idx)
         t_eval = time.perf_counter() - t1
         record = {
             "epoch": epoch,
-            "test_acc": test_acc,
-            "train_acc": train_acc,
+            **scores,
             "train_seconds": t_epoch,
             "eval_seconds": t_eval,
             **extra,
@@ -775,16 +781,51 @@ def _train(circuit, config: RunConfig, data, out: Path, *, info, progress, log, 
                 f"{circuit.name}'s trainer state cannot be checkpointed ({exc}); this is a bug in the circuit's "
                 "state_dict(), please report it"
             ) from exc
-        log(f"epoch {epoch + 1}/{tc.epochs}: test {test_acc:.4f} train {train_acc:.4f} ({t_epoch:.1f} s + eval {t_eval:.1f} s)")
+        head = headline_metric(trainer)
+        train_key = "train_" + head[len("test_"):]
+        log(f"epoch {epoch + 1}/{tc.epochs}: {head} {record[head]:.4f} {train_key} {record[train_key]:.4f} "
+            f"({t_epoch:.1f} s + eval {t_eval:.1f} s)")
     rows = read_jsonl(metrics_path)
     # the training time of a resumed run is that of the epochs that made its result, as metrics.jsonl lists
     manifest["timings"]["train_s"] = float(sum(r.get("train_seconds", 0.0) for r in rows))
+    manifest["task"] = _task(trainer)
     if rows:
-        manifest["final"] = {"epoch": rows[-1]["epoch"], "test_acc": rows[-1]["test_acc"], "train_acc": rows[-1]["train_acc"]}
+        keys = [k for k in rows[-1] if k.startswith(("test_", "train_")) and k != "train_seconds"]
+        manifest["final"] = {"epoch": rows[-1]["epoch"], **{k: rows[-1][k] for k in keys}}
     from .weights import save_weights  # weights.npz: trained weights + circuit, params, config digest (compare --run)
 
     save_weights(out / "weights.npz", trainer.weights(), circuit, config_digest=config.digest())
     return trainer
+
+
+def _task(trainer) -> str:
+    task = getattr(trainer, "task", "classification")
+    if task not in TASKS:
+        raise NeuromorphError(f"{type(trainer).__name__}.task = {task!r}; a trainer's task must be one of {list(TASKS)}")
+    return task
+
+
+def headline_metric(trainer_or_task) -> str:
+    """The metrics.jsonl key a run is judged by: ``test_acc`` (classification) or ``test_r2`` (reconstruction)."""
+    task = trainer_or_task if isinstance(trainer_or_task, str) else _task(trainer_or_task)
+    return "test_r2" if task == "reconstruction" else "test_acc"
+
+
+def _scores(trainer, data, train_eval_idx) -> dict:
+    """test_/train_ figures of one epoch: accuracy of ``predict`` (classification) or every key of ``evaluate``
+    (reconstruction), on the test set and the same training subset."""
+    if _task(trainer) == "classification":
+        return {
+            "test_acc": _accuracy(trainer.predict(data.x_test), data.y_test),
+            "train_acc": _accuracy(trainer.predict(data.x_train[train_eval_idx]), data.y_train[train_eval_idx]),
+        }
+    out = {}
+    for split, x in (("test", data.x_test), ("train", data.x_train[train_eval_idx])):
+        res = trainer.evaluate(x)
+        if not isinstance(res, dict) or "r2" not in res:
+            raise NeuromorphError(f"{type(trainer).__name__}.evaluate must return a dict with at least 'r2', got {res!r}")
+        out.update({f"{split}_{k}": float(v) for k, v in res.items()})
+    return out
 
 
 def _jsonl_line(record: dict) -> str:
@@ -869,10 +910,17 @@ def _figures(circuit, trainer, data, out: Path, log) -> None:
     if rows:
         fig, ax = plt.subplots(figsize=(5, 3.2))
         ep = [r["epoch"] + 1 for r in rows]
-        ax.plot(ep, [100 * r["test_acc"] for r in rows], "o-", label="test")
-        ax.plot(ep, [100 * r["train_acc"] for r in rows], "s--", label="train")
+        if "test_r2" in rows[0]:  # reconstruction: R² of x̂ (and the trainer's own fit R², if it logs one)
+            ax.plot(ep, [r["test_r2"] for r in rows], "o-", label="test")
+            ax.plot(ep, [r["train_r2"] for r in rows], "s--", label="train")
+            if "fit_r2" in rows[0]:
+                ax.plot(ep, [r["fit_r2"] for r in rows], ":", label="fit (learned latents)")
+            ax.set_ylabel("R² of x̂")
+        else:
+            ax.plot(ep, [100 * r["test_acc"] for r in rows], "o-", label="test")
+            ax.plot(ep, [100 * r["train_acc"] for r in rows], "s--", label="train")
+            ax.set_ylabel("accuracy (%)")
         ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy (%)")
         ax.set_title(f"{circuit.name}: learning curve")
         ax.legend()
         fig.tight_layout()
@@ -890,6 +938,14 @@ def _figures(circuit, trainer, data, out: Path, log) -> None:
             fig.tight_layout()
             _savefig(fig, figdir / "angles.png")
             plt.close(fig)
+    for path in trainer.figures(data, figdir) or []:  # the trainer's own (e.g. a learned dictionary)
+        log(f"figure {path}")
+    try:
+        # a solver that is not the circuit (e.g. the smpc circuit's offline KSM solver) has other weights
+        circuit.check_weights(trainer.weights())
+    except ShapeError as exc:
+        log(f"no phase timeline: the trainer's weights are not the circuit's ({exc})")
+        return
     try:
         trial = circuit.trial_data(data.x_train[: circuit.schedule.trials_per_update], data.y_train[: circuit.schedule.trials_per_update])
         trace = circuit.simulate_reference(trainer.weights(), trial)
