@@ -98,8 +98,9 @@ class SMPC(Circuit):
 
     # ---- training ---------------------------------------------------------------------------------------------
     def trainer_options(self) -> dict:
-        return {"solver": "circuit", "dtype": "float64", "n_infer": 300, "warm_start_noise": -1.0,
-                "ksm": {}}
+        """solver: "circuit" | "ksm-admm"; the rest: see circuits/smpc/trainer.py."""
+        return {"solver": "circuit", "dtype": "float64", "iters_per_epoch": 100, "n_infer": 300,
+                "warm_start": "", "warm_start_noise": 1.0, "warm_start_seed": 0, "ksm": {}}
 
     def make_trainer(self, n_in, n_classes, seed, **options):
         from .trainer import make_trainer
