@@ -16,7 +16,7 @@ from neuromorph.circuit import Trace
 from .params import PLASTIC, SMPCParams
 
 __all__ = ["project_simplex", "soft_threshold", "latent_update", "interneuron", "neural_step", "run_trials",
-           "synaptic_update", "simulate", "cold_state", "infer", "generative_map", "r2_score", "normalise"]
+           "synaptic_update", "simulate", "cold_state", "infer", "stable_steps", "generative_map", "r2_score", "normalise"]
 
 
 def soft_threshold(v: torch.Tensor, thr: float) -> torch.Tensor:
@@ -121,6 +121,22 @@ def cold_state(p: SMPCParams, n: int, dtype=torch.float64):
     """The state inference on unseen samples starts from (reading 7): y = 0, ζ = 0, z = 0 (ℓ1) or 1/K."""
     z = torch.full((n, p.n_latent), 1.0 / p.n_latent if p.constraint == "simplex" else 0.0, dtype=dtype)
     return torch.zeros(n, p.n_y, dtype=dtype), z, torch.zeros(n, p.n_y, dtype=dtype)
+
+
+def stable_steps(p: SMPCParams, W) -> SMPCParams:
+    """``p`` with η_Z, η_Y clipped to the stability bounds of the learned synapses: η_Z ≤ 1/(ρ λ_max(ΩᵀΩ))
+    (the latent step is a gradient step on (ρ/2)‖y − Ωz‖², Lipschitz constant ρ λ_max(ΩᵀΩ)) and
+    η_Y ≤ 1/λ_max(M + ρI). The fixed points are those of the circuit's own steps (the ℓ1 threshold scales
+    with η_Z as the prox of λ‖z‖₁ does); only the approach to them changes. Learning grows Ω (the relaxed
+    objective is invariant to Ω → cΩ, z → z/c except for λ‖z‖₁), so the paper's η_Z = 0.1 can leave the
+    stable range of the learned circuit: inference on new samples from a cold start then diverges."""
+    import dataclasses
+
+    Om = W["Omega"].double()
+    l_z = p.rho * float(torch.linalg.eigvalsh(Om @ Om.T).max())
+    Msym = 0.5 * (W["M"] + W["M"].T).double()
+    l_y = float(torch.linalg.eigvalsh(Msym + p.rho * torch.eye(p.n_y, dtype=torch.float64)).abs().max())
+    return dataclasses.replace(p, eta_z=min(p.eta_z, 1.0 / l_z), eta_y=min(p.eta_y, 1.0 / l_y))
 
 
 def infer(p: SMPCParams, W, x, n_iter: int, state=None):

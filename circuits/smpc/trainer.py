@@ -17,7 +17,7 @@ N(0, σ²) noise (σ = ``warm_start_noise``); Ω from the Cholesky factor of H =
 (``params.omega_init``); Y = ΩZ; ζ at its fixed point ρ(ΩZ − Y) = 0.
 
 ``evaluate(x)``: latents of x inferred from a cold start with the synapses fixed (``n_infer`` neural
-iterations), x̂ = Â z with Â = X Zᵀ(ΩᵀΩ)/T from the training samples and their latents (§7); R² (variance-
+iterations, steps clipped to the learned circuit's stability bounds: reference.stable_steps), x̂ = Â z with Â = X Zᵀ(ΩᵀΩ)/T from the training samples and their latents (§7); R² (variance-
 normalised, circuits.ksm.metrics), mean 1-sparsity, modal ‖z‖₀. ``train_epoch`` returns the paper's own figure,
 ``fit_r2`` (R² of Â z_i with the training latents), and with a warm start the latent error of Fig. 8c.
 """
@@ -63,8 +63,17 @@ def make_trainer(circuit, seed: int, opts: dict):
     return SMPCTrainer(circuit, seed, opts)
 
 
-def latent_error(z_true: np.ndarray, z_est: np.ndarray) -> float:
-    """Fig. 8c: (1/T) Σ_i [1 − cos²(z_i^true, z_i^est)] (a zero estimate counts as error 1)."""
+def latent_error(z_true: np.ndarray, z_est: np.ndarray, match: bool = False) -> float:
+    """Fig. 8c: (1/T) Σ_i [1 − cos²(z_i^true, z_i^est)] (a zero estimate counts as error 1).
+
+    ``match``: first reorder the estimated latents by the assignment that maximises |correlation| with the
+    true ones (a cold start learns the latents in any order)."""
+    if match:
+        from scipy.optimize import linear_sum_assignment
+
+        c = np.abs(np.corrcoef(z_true.T, z_est.T)[: z_true.shape[1], z_true.shape[1]:])
+        _, cols = linear_sum_assignment(np.nan_to_num(c), maximize=True)
+        z_est = z_est[:, cols]
     num = np.sum(z_true * z_est, axis=1) ** 2
     den = np.sum(z_true**2, axis=1) * np.sum(z_est**2, axis=1)
     cos2 = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
@@ -193,7 +202,9 @@ class SMPCTrainer(Trainer):
         if x is None:
             return self.lat[1].double().numpy().copy()
         xt = torch.as_tensor(self._check_x(x, "x"), dtype=self.dtype)
-        _, z, _ = reference.infer(self.params, self.W, xt, self.opts["n_infer"])
+        # Step sizes clipped to the learned circuit's stability bounds (reference.stable_steps).
+        p = reference.stable_steps(self.params, self.W)
+        _, z, _ = reference.infer(p, self.W, xt, self.opts["n_infer"])
         return z.double().numpy()
 
     def evaluate(self, x) -> dict:
