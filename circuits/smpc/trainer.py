@@ -102,7 +102,7 @@ class SMPCTrainer(Trainer):
         self.dtype = torch.float64 if opts["dtype"] == "float64" else torch.float32
         self.W = {k: torch.as_tensor(v, dtype=self.dtype) for k, v in initial_weights(self.params, seed).items()}
         self.lat = None  # (y, z, ζ) of every training sample, set on the first train_epoch
-        self.z_true = None
+        self.z_true = self.z_init = None
         self.x_sum = ""
         self._X = None
         self.A_hat = None  # (N, K) numpy
@@ -139,6 +139,7 @@ class SMPCTrainer(Trainer):
         zt = torch.as_tensor(z, dtype=self.dtype)
         y = zt @ self.W["Omega"]  # Y = ΩZ (App. E.1)
         self.lat = [y, zt, torch.zeros_like(y)]  # ζ = ρ(ΩZ − Y) = 0
+        self.z_init = z.copy()
 
     def _check_x(self, x, what: str) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -173,11 +174,11 @@ class SMPCTrainer(Trainer):
                 self.W = reference.synaptic_update(p, self.W, xt[ti], yb, zb, zetab)
                 for t, new in zip(self.lat, (yb, zb, zetab)):
                     t[ti] = new
-            if progress is not None:
-                progress(n)
         if not all(torch.isfinite(v).all() for v in (*self.W.values(), *self.lat)):
             raise DivergedError(f"smpc: the circuit diverged in epoch {epoch} (non-finite weights or activity); "
                                 "lower eta_z or eta_y, or check the data scale (use scale = \"variance\")")
+        if progress is not None:
+            progress(n)  # every sample took part in every iteration of the epoch
         self._update_map()
         return self.fit_metrics()
 
@@ -195,6 +196,7 @@ class SMPCTrainer(Trainer):
                "fit_sparsity_1": metrics.sparsity_1(Z), "fit_l0_mode": float(metrics.l0_mode(Z))}
         if self.z_true is not None:
             out["latent_error"] = latent_error(self.z_true, Z)
+            out["latent_error_matched"] = latent_error(self.z_true, Z, match=True)
         return out
 
     def latents(self, x=None) -> np.ndarray:
@@ -231,6 +233,7 @@ class SMPCTrainer(Trainer):
         if self.lat is not None:
             state.update(y=self.lat[0].double().numpy(), z=self.lat[1].double().numpy(),
                          zeta=self.lat[2].double().numpy(), X=self._X, A_hat=self.A_hat)
+            state["z_init"] = self.z_init
             if self.z_true is not None:
                 state["z_true"] = self.z_true
         return state
@@ -242,3 +245,4 @@ class SMPCTrainer(Trainer):
             self.lat = [torch.as_tensor(np.asarray(state[k]), dtype=self.dtype) for k in ("y", "z", "zeta")]
             self._X, self.A_hat = np.asarray(state["X"]), np.asarray(state["A_hat"])
             self.z_true = np.asarray(state["z_true"]) if "z_true" in state else None
+            self.z_init = np.asarray(state["z_init"]) if "z_init" in state else None
