@@ -111,7 +111,8 @@ def test_fixed_point_interneuron_equals_dynamic_at_convergence(constraint):
     assert np.abs(z).max() > 0.05  # a non-trivial fixed point
 
 
-@pytest.mark.parametrize("case", CASES[1:], ids=IDS[1:])
+@pytest.mark.parametrize("case", CASES[1:] + [dict(constraint="l1", interneuron="fixed", batch_sum=True)],
+                         ids=IDS[1:] + ["l1-fixed-batch-sum"])
 def test_brian_numpy_equals_torch(case):
     """The cases beyond the contract's default instance (tests/test_contract.py verifies l1/fixed)."""
     rep = verify(SMPC(**case).verification_circuit(), "numpy")

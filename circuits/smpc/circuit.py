@@ -100,7 +100,7 @@ class SMPC(Circuit):
     def trainer_options(self) -> dict:
         """solver: "circuit" | "ksm-admm"; the rest: see circuits/smpc/trainer.py."""
         return {"solver": "circuit", "dtype": "float64", "iters_per_epoch": 100, "n_infer": 300,
-                "warm_start": "", "warm_start_noise": 1.0, "warm_start_seed": 0, "ksm": {}}
+                "warm_start": "", "warm_start_noise": 1.0, "warm_start_seed": 0, "x_scale": 1.0, "ksm": {}}
 
     def make_trainer(self, n_in, n_classes, seed, **options):
         from .trainer import make_trainer

@@ -39,7 +39,7 @@ def intermediate(p: SMPCParams) -> GroupEquations:
             Eq("I_M : 1", "eq. 39", "M y (summed)"),
             Eq("zeta : 1 (linked)", "eq. 39", "the interneuron of the same index"),
         ),
-        {"eta_Y": p.eta_y},
+        {"eta_Y": p.neural_rates[0]},
         ref="eq. 39",
     )
 
@@ -64,7 +64,7 @@ def latent(p: SMPCParams) -> GroupEquations:
             Eq("theta : 1", "App. B, eq. 21", "the simplex threshold λ(v) (summed from the one Theta unit)"),
             Eq("in_support = int(v*n_ge > s_ge - 1) : 1", "App. B", "v_j > θ_j = (Σ_{S_j} v − 1)/|S_j|"),
         ]
-    return GroupEquations("Z", tuple(lines), {"eta_Z": p.eta_z, "thr": p.eta_z * p.lam}, ref="eq. 40")
+    return GroupEquations("Z", tuple(lines), {"eta_Z": p.neural_rates[1], "thr": p.neural_rates[1] * p.lam}, ref="eq. 40")
 
 
 def latent_update(p: SMPCParams) -> GroupEquations:
@@ -119,8 +119,8 @@ def rule_w(p: SMPCParams) -> WindowedRule:
     """ΔW = η_W(⟨y xᵀ⟩ − W), n_synaptic steps in closed form (reading 6)."""
     return WindowedRule(
         "x_pre*y_post", "gate_learn_post",
-        update=("w += apply_update_post*eta_w_eff*(acc/n_batch - w)",),
-        namespace={"eta_w_eff": 1.0 - (1.0 - p.eta_w) ** p.n_synaptic, "n_batch": float(p.batch)},
+        update=("w += apply_update_post*eta_w_eff*(gain*acc - w)",),
+        namespace={"eta_w_eff": 1.0 - (1.0 - p.synaptic_form[1]) ** p.n_synaptic, "gain": p.synaptic_form[0]},
         ref="eq. 42", doc="Hebbian: y xᵀ at the end of the synaptic phase",
     )
 
@@ -129,8 +129,8 @@ def rule_m(p: SMPCParams) -> WindowedRule:
     """ΔM = η_M(⟨y yᵀ⟩ − M), n_synaptic steps in closed form."""
     return WindowedRule(
         "y_pre*y_post", "gate_learn_post",
-        update=("w += apply_update_post*eta_m_eff*(acc/n_batch - w)",),
-        namespace={"eta_m_eff": 1.0 - (1.0 - p.eta_m) ** p.n_synaptic, "n_batch": float(p.batch)},
+        update=("w += apply_update_post*eta_m_eff*(gain*acc - w)",),
+        namespace={"eta_m_eff": 1.0 - (1.0 - p.synaptic_form[2]) ** p.n_synaptic, "gain": p.synaptic_form[0]},
         ref="eq. 42", doc="anti-Hebbian: y yᵀ",
     )
 

@@ -48,12 +48,20 @@ Readings of the paper (each ambiguity, and what is done here):
    (Brian2: per-trial ``y0``, ``z0``, ``zeta0`` loaded by the ``init`` reset). Inference on unseen samples
    starts cold (y = 0, ζ = 0; z = 0 for ℓ1, z = 1/K for the simplex).
 8. Initialisation (App. E.1): W ~ N(0, 1), M = I; Ω from the Cholesky factor L of H = ZZᵀ/T + ωI
-   (simplex: ωD, D = diag(Z1/T)), Ω = (L⁻¹)ᵀ so that ΩᵀΩ... the paper says "ΩᵀΩ should resemble H⁻¹": with
-   H = LLᵀ, H⁻¹ = L⁻ᵀL⁻¹, so Ω = L⁻¹ gives ΩᵀΩ = H⁻¹ exactly; "inverted and transposed" gives ΩΩᵀ = H⁻¹
-   instead. Ω = L⁻¹ (the stated intent) is used. Y = ΩZ. For the N = 30 set Ω ~ N(0, 1) (``omega_init =
+   (simplex: ωD, D = diag(Z1/T)). The paper "inverted and transposed" L, with the intent "ΩᵀΩ should
+   resemble H⁻¹": with H = LLᵀ, H⁻¹ = L⁻ᵀL⁻¹, so Ω = L⁻¹ gives ΩᵀΩ = H⁻¹ exactly while Ω = L⁻ᵀ gives
+   ΩΩᵀ = H⁻¹. Ω = L⁻¹ (the stated intent) is used. Y = ΩZ. For the N = 30 set Ω ~ N(0, 1) (``omega_init =
    "normal"``).
 9. Implicit generative map (§7): Â = X Zᵀ(ΩᵀΩ)/T, x̂ = Â z; R² on variance-normalised data
    x ← x / sqrt(mean_i ‖x_i‖²) (§7.1).
+10. The 1/T factors (``batch_sum``). Eqs. 39–42 as printed take unit-weight steps per sample; the paper
+   computed its updates with PyTorch autograd on the batch objective eq. 38, whose per-sample terms carry
+   1/T: the gradient steps on y_i, z_i are then η/T (as in the unattributed code of reference-code.md §4), and
+   eq. 42 printed literally, ΔW = η_W/T (Σ_i y_i x_iᵀ − W), has the batch *sum* as its target. Default:
+   the equations as printed with batch means (``batch_sum = False``); ``batch_sum = True`` is the other
+   reading (neural steps η/B, synaptic targets Σ over the batch at rate η/B). Under the default reading
+   λ = 0.8 zeroes every latent on unit-scale data, and raw-scale data (‖x‖ ≈ 7–40) make the y loop
+   unstable (η_Y λ_max(M + ρI) > 2 once M ≈ ⟨y yᵀ⟩ has grown); under ``batch_sum`` both are avoided.
 """
 
 from __future__ import annotations
@@ -100,6 +108,21 @@ class SMPCParams:
     batch: int = 512  # trials per synaptic update (§7.1: the whole data set)
     omega: float = 0.1  # ω of H = ZZᵀ/T + ωI used to initialise Ω (App. E.1)
     omega_init: str = "cholesky"  # "cholesky" (2-D, moons) or "normal" (N = 30 set)
+    batch_sum: bool = False  # reading 10: steps of the batch-averaged objective (η/B) and eq. 42's sums
+
+    @property
+    def neural_rates(self) -> tuple[float, float]:
+        """(η_Y, η_Z) applied per neural iteration: η, or η/B with ``batch_sum`` (reading 10)."""
+        d = float(self.batch) if self.batch_sum else 1.0
+        return self.eta_y / d, self.eta_z / d
+
+    @property
+    def synaptic_form(self) -> tuple[float, float, float]:
+        """(gain, η_W, η_M) of one synaptic step W ← W + η_W (gain·Σ_batch y xᵀ − W): gain 1/B and η (the batch
+        mean, default) or gain 1 and η/B (eq. 42 literally, ``batch_sum``). ΔΩ = −η_Ω Σ ζzᵀ/B either way."""
+        if self.batch_sum:
+            return 1.0, self.eta_w / self.batch, self.eta_m / self.batch
+        return 1.0 / self.batch, self.eta_w, self.eta_m
 
     @property
     def n_steps(self) -> int:
@@ -122,7 +145,7 @@ def validate(p: SMPCParams) -> None:
     if not np.isfinite(p.lam) or p.lam < 0:
         raise ConfigError(f"smpc: lam must be >= 0, got {p.lam}")
     for key in ("eta_w", "eta_m"):
-        if getattr(p, key) > 1:
+        if getattr(p, key) > 1 and not p.batch_sum:
             raise ConfigError(f"smpc: {key} must be <= 1 (a step toward a running mean), got {getattr(p, key)}")
     if p.constraint == "simplex" and p.n_latent < 2:
         raise ConfigError("smpc: the simplex constraint needs n_latent >= 2 (one unit would always be 1)")

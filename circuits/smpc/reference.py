@@ -40,9 +40,10 @@ def latent_update(p: SMPCParams, v: torch.Tensor, z_prev: torch.Tensor) -> torch
     """z = f(v, z_prev) (eq. 40): soft threshold, subgradient step, or the simplex projection."""
     if p.constraint == "simplex":
         return project_simplex(v)
+    eta_z = p.neural_rates[1]
     if p.l1_form == "soft":
-        return soft_threshold(v, p.eta_z * p.lam)
-    return v - p.eta_z * p.lam * torch.sign(z_prev)
+        return soft_threshold(v, eta_z * p.lam)
+    return v - eta_z * p.lam * torch.sign(z_prev)
 
 
 def interneuron(p: SMPCParams, Om, y, z, zeta):
@@ -55,9 +56,10 @@ def interneuron(p: SMPCParams, Om, y, z, zeta):
 
 def neural_step(p: SMPCParams, W, x, y, z, zeta):
     """One neural iteration (params.py, reading 3): ζ first, then eqs. 39 and 40 from it. Returns y, v, z, ζ."""
+    eta_y, eta_z = p.neural_rates
     zeta = interneuron(p, W["Omega"], y, z, zeta)
-    y_new = y + p.eta_y * (x @ W["W"] - y @ W["M"] + zeta)  # eq. 39
-    v = z - p.eta_z * (zeta @ W["Omega"].T)  # eq. 40: the dendrite at its fixed point
+    y_new = y + eta_y * (x @ W["W"] - y @ W["M"] + zeta)  # eq. 39
+    v = z - eta_z * (zeta @ W["Omega"].T)  # eq. 40: the dendrite at its fixed point
     z_new = latent_update(p, v, z)
     return y_new, v, z_new, zeta
 
@@ -82,15 +84,18 @@ def run_trials(p: SMPCParams, W, x, y, z, zeta, record=None):
 
 
 def synaptic_update(p: SMPCParams, W, x, y, z, zeta, lr_scale: float = 1.0) -> dict:
-    """Eq. 42, ``n_synaptic`` literal steps with the activities held (reading 6); batch means ⟨·⟩."""
+    """Eq. 42, ``n_synaptic`` literal steps with the activities held (reading 6); batch means ⟨·⟩ (or sums with
+    ``batch_sum``, reading 10)."""
     n = x.shape[0]
-    yx = x.T @ y / n  # ⟨y xᵀ⟩ in (pre, post) = (x, y) orientation
-    yy = y.T @ y / n
+    gain = 1.0 / n if not p.batch_sum else 1.0
+    eta_w, eta_m = (p.eta_w, p.eta_m) if not p.batch_sum else (p.eta_w / n, p.eta_m / n)
+    yx = gain * (x.T @ y)  # ⟨y xᵀ⟩ (or Σ) in (pre, post) = (x, y) orientation
+    yy = gain * (y.T @ y)
     zz = z.T @ zeta / n  # ⟨ζ zᵀ⟩ᵀ: (K, n_y)
     out = dict(W)
     for _ in range(p.n_synaptic):
-        out["W"] = out["W"] + lr_scale * p.eta_w * (yx - out["W"])
-        out["M"] = out["M"] + lr_scale * p.eta_m * (yy - out["M"])
+        out["W"] = out["W"] + lr_scale * eta_w * (yx - out["W"])
+        out["M"] = out["M"] + lr_scale * eta_m * (yy - out["M"])
         out["Omega"] = out["Omega"] - lr_scale * p.eta_omega * zz
     return out
 
@@ -136,7 +141,8 @@ def stable_steps(p: SMPCParams, W) -> SMPCParams:
     l_z = p.rho * float(torch.linalg.eigvalsh(Om @ Om.T).max())
     Msym = 0.5 * (W["M"] + W["M"].T).double()
     l_y = float(torch.linalg.eigvalsh(Msym + p.rho * torch.eye(p.n_y, dtype=torch.float64)).abs().max())
-    return dataclasses.replace(p, eta_z=min(p.eta_z, 1.0 / l_z), eta_y=min(p.eta_y, 1.0 / l_y))
+    # batch_sum off: the fixed points do not depend on the step sizes, so inference takes full steps.
+    return dataclasses.replace(p, eta_z=min(p.eta_z, 1.0 / l_z), eta_y=min(p.eta_y, 1.0 / l_y), batch_sum=False)
 
 
 def infer(p: SMPCParams, W, x, n_iter: int, state=None):

@@ -34,7 +34,7 @@ def _encode(u, a, r_max, dt):
     return u - spikes, spikes
 
 
-def run(p: SMPCParams, W, x, *, t_sample: float, dt: float = 1e-4, tau: float = 5e-3, r_max: float = 1000.0,
+def run(p: SMPCParams, W, x, *, t_sample: float, dt: float = 1e-4, tau: float = 2e-2, r_max: float = 1000.0,
         tau_syn: float = 2e-3, record_every: int = 10, state=None):
     """Infer the latents of ``x`` (n, N) with spiking communication for ``t_sample`` seconds.
 
@@ -59,8 +59,8 @@ def run(p: SMPCParams, W, x, *, t_sample: float, dt: float = 1e-4, tau: float = 
     for k in range(steps):
         # The iteration's targets from the spiking estimates of the other populations.
         zeta_t = reference.interneuron(p, Om, hat["y"], hat["z"], zeta)
-        y_t = y + p.eta_y * (x @ W["W"] - y @ W["M"] + hat["zeta"])
-        v = z - p.eta_z * (hat["zeta"] @ Om.T)
+        y_t = y + p.neural_rates[0] * (x @ W["W"] - y @ W["M"] + hat["zeta"])
+        v = z - p.neural_rates[1] * (hat["zeta"] @ Om.T)
         z_t = reference.latent_update(p, v, z)
         zeta = zeta + a * (zeta_t - zeta)
         y = y + a * (y_t - y)

@@ -13,8 +13,13 @@ the synaptic update; full batch when ``params.batch`` equals the training-set si
 
 Initialisation (App. E.1): W ~ N(0, 1), M = I; Z cold: N(0, 1) (ℓ1, the 2-D set) or N(0, 1) projected on the
 simplex; warm (``warm_start = "<data set>"``, the paper's N = 30 and moons runs): the set's true codes plus
-N(0, σ²) noise (σ = ``warm_start_noise``); Ω from the Cholesky factor of H = ZZᵀ/T + ωI (ωD) or N(0, 1)
+N(0, σ²) noise (σ = ``warm_start_noise``), both scaled by the factor the data were scaled by (variance
+normalisation: codes and samples stay consistent, x = Z Aᵀ); Ω from the Cholesky factor of H = ZZᵀ/T + ωI (ωD) or N(0, 1)
 (``params.omega_init``); Y = ΩZ; ζ at its fixed point ρ(ΩZ − Y) = 0.
+
+``x_scale`` multiplies every sample the trainer sees (training and evaluation; R² does not depend on it): the
+circuit's fixed points depend on the data's scale (λ against the similarity term, the y loop's stability), and
+the paper's N = 30 set has unit-norm atoms where neuromorph.data's ``ksm_sparse`` has ‖a_k‖ ≈ √30.
 
 ``evaluate(x)``: latents of x inferred from a cold start with the synapses fixed (``n_infer`` neural
 iterations, steps clipped to the learned circuit's stability bounds: reference.stable_steps), x̂ = Â z with Â = X Zᵀ(ΩᵀΩ)/T from the training samples and their latents (§7); R² (variance-
@@ -80,6 +85,18 @@ def latent_error(z_true: np.ndarray, z_est: np.ndarray, match: bool = False) -> 
     return float(np.mean(1.0 - cos2))
 
 
+def _r2_own_scale(X: np.ndarray, Xhat: np.ndarray) -> float:
+    """R² with x and x̂ each variance-normalised by its own scale (§7.1: "normalized input and prediction,
+    normalized by data variance, to make sure any scaling effects in reconstruction are minimized"); the
+    relaxed SMPC objective fixes x̂ only up to a scale. ``r2`` (circuits.ksm.metrics) uses X's scale for both."""
+    from circuits.ksm import metrics
+
+    s = np.sqrt(np.mean(np.sum(Xhat**2, axis=1)))
+    if s == 0:
+        return float("nan")
+    return metrics.r2_score(metrics.variance_normalise(X), Xhat / s)
+
+
 def _checksum(x: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(x, dtype=np.float64).tobytes()).hexdigest()[:16]
 
@@ -93,6 +110,8 @@ class SMPCTrainer(Trainer):
         self.circuit, self.params, self.seed = circuit, circuit.params, int(seed)
         if opts["dtype"] not in ("float32", "float64"):
             raise ConfigError(f"smpc: trainer option dtype must be 'float32' or 'float64', got {opts['dtype']!r}")
+        if not isinstance(opts["x_scale"], (int, float)) or not opts["x_scale"] > 0:
+            raise ConfigError(f"smpc: trainer option x_scale must be a positive number, got {opts['x_scale']!r}")
         for key in ("iters_per_epoch", "n_infer"):
             if not isinstance(opts[key], int) or isinstance(opts[key], bool) or opts[key] < 1:
                 raise ConfigError(f"smpc: trainer option {key} must be a positive integer, got {opts[key]!r}")
@@ -128,8 +147,14 @@ class SMPCTrainer(Trainer):
                     f"smpc: warm_start = {warm!r} (seed {self.opts['warm_start_seed']}) codes do not generate the training "
                     f"samples (unexplained fraction {resid:.3f}); give the run's data set, seed and n_train"
                 )
+            # The runner may have variance-normalised x (scale = "variance"); the codes are brought to the same
+            # scale (x = c·Z_true Aᵀ with the set's own dictionary A), noise included: Z = c (Z_true + σ ε).
+            from neuromorph.data import true_dictionary
+
+            c = float(np.sqrt(np.sum(x**2) / np.sum((z_true @ true_dictionary(warm).T) ** 2)))
+            z_true = c * z_true
             self.z_true = z_true
-            z = z_true + self.opts["warm_start_noise"] * rng.standard_normal(z_true.shape)
+            z = z_true + c * self.opts["warm_start_noise"] * rng.standard_normal(z_true.shape)
         else:
             z = rng.standard_normal((n, p.n_latent))
         if p.constraint == "simplex":
@@ -142,7 +167,7 @@ class SMPCTrainer(Trainer):
         self.z_init = z.copy()
 
     def _check_x(self, x, what: str) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float64) * float(self.opts["x_scale"])
         if x.ndim != 2 or x.shape[1] != self.params.n_in:
             raise ShapeError(f"smpc trainer: {what} has shape {x.shape}, expected (n, {self.params.n_in})")
         if not np.all(np.isfinite(x)):
@@ -192,7 +217,8 @@ class SMPCTrainer(Trainer):
         from circuits.ksm import metrics
 
         Z = self.lat[1].double().numpy()
-        out = {"fit_r2": metrics.r2_score(self._X, metrics.predict(self.A_hat, Z)),
+        Xhat = metrics.predict(self.A_hat, Z)
+        out = {"fit_r2": metrics.r2_score(self._X, Xhat), "fit_r2_own_scale": _r2_own_scale(self._X, Xhat),
                "fit_sparsity_1": metrics.sparsity_1(Z), "fit_l0_mode": float(metrics.l0_mode(Z))}
         if self.z_true is not None:
             out["latent_error"] = latent_error(self.z_true, Z)
@@ -216,7 +242,8 @@ class SMPCTrainer(Trainer):
             raise ConfigError("smpc trainer: evaluate needs a trained circuit (run train_epoch first)")
         x = self._check_x(x, "x")
         Z = self.latents(x)
-        return {"r2": metrics.r2_score(x, metrics.predict(self.A_hat, Z)), "sparsity_1": metrics.sparsity_1(Z),
+        Xhat = metrics.predict(self.A_hat, Z)
+        return {"r2": metrics.r2_score(x, Xhat), "r2_own_scale": _r2_own_scale(x, Xhat), "sparsity_1": metrics.sparsity_1(Z),
                 "l0_mode": float(metrics.l0_mode(Z))}
 
     def predict(self, x):

@@ -5,7 +5,7 @@
 Takes the synapses of a `neuromorph run` of the smpc circuit (checkpoint), the run's held-out samples, and
 infers their latents (i) with the rate circuit run to convergence (2000 iterations; steps clipped to the
 learned circuit's stability bounds, reference.stable_steps) and (ii) with the spiking twin (one iteration per
-τ = 5 ms, signed integrate-and-fire communication, r_max, τ_syn = 2 ms). Writes spiking-smpc.json (latent error
+τ = 20 ms, signed integrate-and-fire communication, r_max, τ_syn = 2 ms). Writes spiking-smpc.json (latent error
 ‖z_spk(t) − z_rate‖/‖z_rate‖ and R² of x̂ = Âz against simulated time, the count-read latents of the last half,
 spike counts and rates) and spiking-smpc.png.
 """
@@ -28,11 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
-    ap.add_argument("--t-sample", type=float, default=1.0)
-    ap.add_argument("--n", type=int, default=64)
-    ap.add_argument("--r-max", type=float, nargs="+", default=[250.0, 1000.0, 4000.0])
+    ap.add_argument("--t-sample", type=float, default=6.0)
+    ap.add_argument("--n", type=int, default=32)
+    ap.add_argument("--r-max", type=float, nargs="+", default=[1000.0, 4000.0, 16000.0])
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    torch.set_num_threads(1)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,13 +67,13 @@ def main(argv=None) -> int:
     p = reference.stable_steps(c.params, W)
     _, z_rate, _ = reference.infer(p, W, x, 2000)
     r2_rate = metrics.r2_score(x.numpy(), metrics.predict(A, z_rate.numpy()))
-    res = {"run": str(run), "n_samples": int(len(x)), "t_sample": args.t_sample, "tau": 5e-3, "tau_syn": 2e-3,
+    res = {"run": str(run), "n_samples": int(len(x)), "t_sample": args.t_sample, "tau": 2e-2, "tau_syn": 2e-3,
            "eta_y": p.eta_y, "eta_z": p.eta_z, "r2_rate": r2_rate, "twins": []}
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     norm = float(torch.linalg.norm(z_rate))
     for r_max in args.r_max:
         t0 = time.perf_counter()
-        sp = spiking.run(p, W, x, t_sample=args.t_sample, r_max=r_max, record_every=20)
+        sp = spiking.run(p, W, x, t_sample=args.t_sample, r_max=r_max, record_every=200)
         wall = time.perf_counter() - t0
         err = [float(torch.linalg.norm(zt - z_rate)) / norm for zt in sp["z"]]
         r2 = [metrics.r2_score(x.numpy(), metrics.predict(A, zt.numpy())) for zt in sp["z"]]
