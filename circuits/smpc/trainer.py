@@ -92,8 +92,8 @@ def _r2_own_scale(X: np.ndarray, Xhat: np.ndarray) -> float:
     from circuits.ksm import metrics
 
     s = np.sqrt(np.mean(np.sum(Xhat**2, axis=1)))
-    if s == 0:
-        return float("nan")
+    if s == 0:  # x̂ ≡ 0 (every latent off): no scale to remove; its R² is the plain one
+        return metrics.r2_score(X, Xhat)
     return metrics.r2_score(metrics.variance_normalise(X), Xhat / s)
 
 

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt
 
     from circuits.ksm import metrics
-    from circuits.smpc.trainer import latent_error
+    from circuits.smpc.trainer import _r2_own_scale, latent_error
     from neuromorph.errors import NeuromorphError
     from neuromorph.runner import load_checkpoint
 
@@ -71,7 +71,9 @@ def main(argv=None) -> int:
         "run": str(run), "dataset": dataset, "params": manifest["circuit"]["params"],
         "epochs": len(epochs),
         "fit_r2": metrics.r2_score(X, Xhat),
+        "fit_r2_own_scale": _r2_own_scale(X, Xhat),
         "test_r2": epochs[-1]["test_r2"] if epochs else None,
+        "test_r2_own_scale": epochs[-1].get("test_r2_own_scale") if epochs else None,
         "train_r2_cold_inference": epochs[-1].get("train_r2") if epochs else None,
         "fit_sparsity_1": metrics.sparsity_1(Z), "fit_l0_mode": metrics.l0_mode(Z),
         "y_prediction_error": float(np.linalg.norm(Y - Z @ Om) / max(np.linalg.norm(Y), 1e-300)),
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
         summary["latent_error_matched"] = latent_error(z_true, Z, match=True)
         summary["latent_error_init"] = latent_error(z_true, Z0)
     paper = manifest["config"].get("paper") or {}
-    summary["paper_r2"] = paper.get("value")
+    summary["paper_r2"] = paper.get("value") or None
 
     out.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(1, 4, figsize=(17, 4.2))
@@ -107,9 +109,9 @@ def main(argv=None) -> int:
     n_show = min(200, len(Z))
     if Z.shape[1] == 2:
         ax[3].scatter(Z0[:n_show, 0], Z0[:n_show, 1], s=4, c="0.7", label="initial z")
-        ax[3].scatter(Z[:, 0], Z[:, 1], s=4, c="tab:blue", label="final z")
         if z_true is not None:
-            ax[3].scatter(z_true[:, 0], z_true[:, 1], s=4, c="tab:red", alpha=0.4, label="true z")
+            ax[3].scatter(z_true[:, 0], z_true[:, 1], s=14, c="tab:red", alpha=0.3, label="true z")
+        ax[3].scatter(Z[:, 0], Z[:, 1], s=3, c="tab:blue", label="final z")
         ax[3].legend(fontsize=7)
     else:
         i = int(np.argmax(np.abs(Z).sum(axis=1) > 0))

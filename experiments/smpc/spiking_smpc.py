@@ -7,7 +7,8 @@ infers their latents (i) with the rate circuit run to convergence (2000 iteratio
 learned circuit's stability bounds, reference.stable_steps) and (ii) with the spiking twin (one iteration per
 τ = 20 ms, signed integrate-and-fire communication, r_max, τ_syn = 2 ms). Writes spiking-smpc.json (latent error
 ‖z_spk(t) − z_rate‖/‖z_rate‖ and R² of x̂ = Âz against simulated time, the count-read latents of the last half,
-spike counts and rates) and spiking-smpc.png.
+spike counts and rates) and spiking-smpc.png. An encoder emits at most one spike per dt = 0.1 ms, so a unit
+represents values up to 1/(r_max dt) (2.5 at r_max = 4000): r_max beyond that saturates the larger units.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("run_dir")
     ap.add_argument("--t-sample", type=float, default=6.0)
     ap.add_argument("--n", type=int, default=32)
-    ap.add_argument("--r-max", type=float, nargs="+", default=[1000.0, 4000.0, 16000.0])
+    ap.add_argument("--r-max", type=float, nargs="+", default=[250.0, 1000.0, 4000.0])
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
