@@ -156,10 +156,10 @@ def cmd_sweep(args) -> int:
 def cmd_summarize(args) -> int:
     from pathlib import Path
 
-    from .summarize import summarize, table, write_summary
+    from .summarize import headline_metrics, summarize, table, write_summary
 
     groups = summarize(args.dirs)
-    metrics = tuple(args.metric)
+    metrics = tuple(args.metric) if args.metric else headline_metrics(groups)
     print(table(groups, metrics))
     out = Path(args.out) if args.out else Path(args.dirs[0])
     paths = write_summary(groups, out, metrics)
@@ -452,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summarize", help="final-epoch mean ± std over seeds per config, beside the paper; learning curves")
     s.add_argument("dirs", nargs="+", help="run folders or folders holding them (e.g. a sweep's --out-root)")
-    s.add_argument("--metric", nargs="+", default=["test_acc"], help="metrics.jsonl keys to tabulate (default test_acc)")
+    s.add_argument("--metric", nargs="+", default=None,
+                   help="metrics.jsonl keys to tabulate (default: test_acc, or test_r2 for reconstruction runs)")
     s.add_argument("--out", help="folder for summary.json/.md and the figure (default: the first DIR)")
     s.set_defaults(func=cmd_summarize)
 

@@ -22,7 +22,7 @@ from .config import config_from_dict
 from .errors import ConfigError
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json, read_jsonl
 
-__all__ = ["RunRecord", "GroupSummary", "find_runs", "load_run_record", "summarize", "write_summary"]
+__all__ = ["RunRecord", "GroupSummary", "find_runs", "load_run_record", "summarize", "write_summary", "headline_metrics"]
 
 # metrics.jsonl keys that are bookkeeping, not results
 _NOT_METRICS = {"epoch", "train_seconds", "eval_seconds"}
@@ -141,6 +141,14 @@ def summarize(paths) -> list[GroupSummary]:
         paper = (g.runs or g.incomplete)[0].config.get("paper")
         g.paper = dict(paper) if paper else None
     return sorted(groups.values(), key=lambda g: g.label)
+
+
+def headline_metrics(groups: list[GroupSummary]) -> tuple[str, ...]:
+    """The metrics a summary shows when none is asked for: ``test_acc`` for classification runs, ``test_r2`` for
+    reconstruction runs (whose metrics.jsonl has test_r2 and no test_acc), both if the groups mix them."""
+    keys = {k for g in groups for r in (g.runs or g.incomplete)[:1] for row in r.rows[-1:] for k in row}
+    out = tuple(m for m in ("test_acc", "test_r2") if m in keys)
+    return out or ("test_acc",)
 
 
 def _is_number(v) -> bool:

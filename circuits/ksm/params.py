@@ -35,6 +35,9 @@ Choices the paper leaves open, and what is done here (each one parameter away fr
 * "we normalize W to have unit norm rows" (§5.1.3, §6.1): ``normalize_rows`` (True for the sparse form). For
   the simplex form W's rows are the anchor points on the data manifold (§6.3) and are not normalised.
 * The W-step uses P_i of the current iteration (Algorithm 2: P_i^{k+1}; eq. 26 prints P_i^k).
+* The paper reports R² on the training set with its learned latents (``fit_r2`` here). Codes of unseen samples
+  (``test_r2``, ``train_r2``: the runner's evaluation) are the Z-step's minimiser under the learned W, reached
+  by ``infer_steps`` FISTA iterations (``infer_method``; "ista" runs the Z-step exactly as in training).
 * One runner epoch is ``sweeps`` passes over the data (the paper's epochs = runner epochs x sweeps), so a
   3500-epoch run writes a few dozen checkpoints, not 3500.
 """
@@ -77,6 +80,7 @@ class KSMParams:
     init_noise: float = 0.3  # std of the noise added to the true dictionary (init = "truth")
     init_code_steps: int = 100  # sparse-coding steps that initialise Z from the initial W (§6.1)
     infer_steps: int = 200  # Z-step iterations that infer codes for unseen samples (evaluate)
+    infer_method: str = "fista"  # "fista" (accelerated, same fixed point) or "ista" (the Z-step as trained)
     sweeps: int = 1  # passes over the data per runner epoch
     dtype: str = "float64"
     device: str = "cpu"
@@ -99,6 +103,8 @@ class KSMParams:
             raise ConfigError(f"ksm: schedule must be one of {list(SCHEDULES)} (paper §5.1.2), got {self.schedule!r}")
         if self.init not in INITS:
             raise ConfigError(f"ksm: unknown init {self.init!r}; use one of {list(INITS)}")
+        if self.infer_method not in ("fista", "ista"):
+            raise ConfigError(f"ksm: infer_method must be 'fista' or 'ista', got {self.infer_method!r}")
         if self.dtype not in DTYPES:
             raise ConfigError(f"ksm: dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
         for name in ("omega", "rho", "lr_W", "lr_z_factor"):

@@ -58,20 +58,30 @@ class KSMStandIn(Circuit):
     def trainer_options(self):
         return {"solver": "ksm-admm", "ksm": {}}
 
+    def check_trainer_options(self, options):
+        """The [trainer] options, with [trainer.ksm] checked here, so a bad table is refused before the run starts."""
+        from .params import params_from_dict
+
+        opts = super().check_trainer_options(options)
+        if opts["solver"] != "ksm-admm":
+            raise ConfigError(f"ksm-standin runs only solver = \"ksm-admm\", got {opts['solver']!r}")
+        if not isinstance(opts["ksm"], dict):
+            raise ConfigError("[trainer.ksm] must be a table of KSM parameters (circuits/ksm/params.py)")
+        ksm = {"K": self.params.n_latent, "constraint": self.params.constraint, "batch": self.params.batch, **opts["ksm"]}
+        kp = params_from_dict(ksm)
+        if (kp.K, kp.constraint, kp.batch) != (self.params.n_latent, self.params.constraint, self.params.batch):
+            raise ConfigError(
+                f"[trainer.ksm] K/constraint/batch ({kp.K}, {kp.constraint!r}, {kp.batch}) differ from "
+                f"[params] n_latent/constraint/batch ({self.params.n_latent}, {self.params.constraint!r}, {self.params.batch}); "
+                "make them agree"
+            )
+        return {**opts, "ksm": ksm}
+
     def make_trainer(self, n_in, n_classes, seed, **options):
         from .trainer import make_ksm_trainer
 
         opts = self.check_trainer_options(options)
-        if opts["solver"] != "ksm-admm":
-            raise ConfigError(f"ksm-standin runs only solver = \"ksm-admm\", got {opts['solver']!r}")
         if n_in != self.params.n_in:
             raise ShapeError(f"ksm-standin is configured for n_in={self.params.n_in} but the data has {n_in} features; "
                              f"set params.n_in = {n_in}")
-        ksm = {"K": self.params.n_latent, "constraint": self.params.constraint, "batch": self.params.batch, **opts["ksm"]}
-        if (ksm["K"], ksm["constraint"], ksm["batch"]) != (self.params.n_latent, self.params.constraint, self.params.batch):
-            raise ConfigError(
-                f"[trainer.ksm] K/constraint/batch ({ksm['K']}, {ksm['constraint']!r}, {ksm['batch']}) differ from "
-                f"[params] n_latent/constraint/batch ({self.params.n_latent}, {self.params.constraint!r}, {self.params.batch}); "
-                "make them agree"
-            )
-        return make_ksm_trainer(n_in, seed, ksm)
+        return make_ksm_trainer(n_in, seed, opts["ksm"])

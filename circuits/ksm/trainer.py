@@ -197,7 +197,8 @@ class KSMTrainer(Trainer):
         x = self._check_x(x)
         if self.W is None:
             raise ConfigError("ksm: the trainer has not been trained; run train_epoch first")
-        return infer_codes(self.W, self._t(x), self.params, self.params.infer_steps).double().cpu().numpy()
+        p = self.params
+        return infer_codes(self.W, self._t(x), p, p.infer_steps, method=p.infer_method).double().cpu().numpy()
 
     def evaluate(self, x) -> dict:
         Z = self.codes(x)
@@ -225,13 +226,14 @@ class KSMTrainer(Trainer):
     def state_dict(self):
         if self.W is None:
             return {"initialized": False}
-        st = {"initialized": True, "W": self.W.double().cpu().numpy(), "Z": self.Z.double().cpu().numpy(),
-              "v": self.v.double().cpu().numpy(), "x_sum": self.x_sum}
+        # copies: a float64 CPU tensor's .numpy() shares its memory, and Z is updated in place by the next epoch
+        st = {"initialized": True, "W": self.W.double().cpu().numpy().copy(), "Z": self.Z.double().cpu().numpy().copy(),
+              "v": self.v.double().cpu().numpy().copy(), "x_sum": self.x_sum}
         if self._A is not None or self._X is not None:
             st["A"] = self.generative_map()  # Â needs the training set, which a checkpoint does not hold
         if self.P is not None:
-            st["P"] = self.P.double().cpu().numpy()
-            st["M"] = self.M.double().cpu().numpy()
+            st["P"] = self.P.double().cpu().numpy().copy()
+            st["M"] = self.M.double().cpu().numpy().copy()
         return st
 
     def load_state_dict(self, state):
@@ -245,10 +247,10 @@ class KSMTrainer(Trainer):
                              f"and Z (T, {p.K}); it was written by another config")
         if (p.schedule != 1) != ("P" in state):
             raise ShapeError("ksm: the checkpoint's per-sample P_i/M_i do not match params.schedule; it was written by another config")
-        self.W, self.Z, self.v = self._t(W), self._t(Z), self._t(state["v"])
+        self.W, self.Z, self.v = self._t(W).clone(), self._t(Z).clone(), self._t(state["v"]).clone()
         self.x_sum = str(state["x_sum"])
         if "P" in state:
-            self.P, self.M = self._t(state["P"]), self._t(state["M"])
+            self.P, self.M = self._t(state["P"]).clone(), self._t(state["M"]).clone()
         else:
             self.P = self.M = None
         self._A = np.asarray(state["A"], dtype=np.float64) if "A" in state else None
