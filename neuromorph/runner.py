@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .brian.devices import OPT_LEVEL_ENV
 from .checkpoint import UnstorableStateError, read_checkpoint, save_checkpoint
 from .circuit import Circuit, get_circuit
 from .config import RunConfig, check_values, config_from_dict
@@ -434,8 +435,8 @@ def _inspect(out: Path, config: RunConfig, digest: str, resume: bool, *, locked:
                 f"{ckpt} was written by config {meta.get('config_digest')} (seed {meta.get('seed')}), but this run is config "
                 f"{digest} (seed {config.seed}); resume only with the config that wrote it, or delete the checkpoint"
             )
-        if not isinstance(meta.get("epoch"), int) or not 0 <= meta["epoch"] < config.train.epochs:
-            raise CorruptFileError(f"{ckpt} says epoch {meta.get('epoch')!r}, outside 0..{config.train.epochs - 1}; delete it")
+        if not isinstance(meta.get("epoch"), int) or not 1 <= meta["epoch"] <= config.train.epochs:
+            raise CorruptFileError(f"{ckpt} says epoch {meta.get('epoch')!r}, outside 1..{config.train.epochs}; delete it")
         info["checkpoint"] = (state, meta)
     metrics_path = out / "metrics.jsonl"
     if config.train is not None and (metrics_path.exists() or info["checkpoint"] is not None):
@@ -446,9 +447,9 @@ def _inspect(out: Path, config: RunConfig, digest: str, resume: bool, *, locked:
         if info["checkpoint"] is not None:
             done = info["checkpoint"][1]["epoch"]
             have = sorted(r.get("epoch") for r in rows if isinstance(r.get("epoch"), int) and r["epoch"] <= done)
-            if have != list(range(done + 1)):
+            if have != list(range(1, done + 1)):
                 raise CorruptFileError(
-                    f"{out / 'metrics.jsonl'} lacks epochs that {ckpt.name} (after epoch {done + 1}) covers (has {have}); "
+                    f"{out / 'metrics.jsonl'} lacks epochs that {ckpt.name} (after epoch {done}) covers (has {have}); "
                     "delete the folder to start this run over"
                 )
         info["metrics"] = rows
@@ -532,6 +533,8 @@ def _run_locked(circuit, config, data, out, digest, info, *, progress, log) -> N
         "versions": package_versions(),
         "git_commit": git_commit(),
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        # Brian2's C++ optimisation level when the environment overrides -O3 (neuromorph.brian.devices)
+        **({"compile_opt_level": os.environ[OPT_LEVEL_ENV]} if os.environ.get(OPT_LEVEL_ENV) else {}),
         "status": "running",
         "timings": {},
     }
@@ -644,7 +647,7 @@ def _report(out: Path, manifest: dict) -> None:
             what = (f"test R² (test_r2) {f['test_r2']:.4f}, train R² {f['train_r2']:.4f}" + (f"; {others}" if others else ""))
         else:
             what = f"test accuracy {100 * f['test_acc']:.2f} %, train accuracy {100 * f['train_acc']:.2f} %"
-        lines += ["## Training", f"after {f['epoch'] + 1} epochs on {manifest['data']['dataset']}: {what} "
+        lines += ["## Training", f"after {f['epoch']} epochs on {manifest['data']['dataset']}: {what} "
                   f"({manifest['timings'].get('train_s', 0):.1f} s of training) -> `metrics.jsonl`", ""]
     for w in manifest.get("warnings", []):
         lines += [f"**warning**: {w}", ""]
@@ -720,9 +723,9 @@ def _train(circuit, config: RunConfig, data, out: Path, *, info, progress, log, 
     if info.get("checkpoint") is not None:
         state, meta = info["checkpoint"]
         trainer.load_state_dict(state)
-        start_epoch = meta["epoch"] + 1
+        start_epoch = meta["epoch"]  # epochs are numbered from 1 in files and logs; the loop counts from 0
         # metrics lines of epochs after the checkpoint were not confirmed by it: drop them
-        rows = [r for r in info["metrics"] if r["epoch"] < start_epoch]
+        rows = [r for r in info["metrics"] if r["epoch"] <= meta["epoch"]]
         atomic_write_text(metrics_path, "".join(_jsonl_line(r) for r in rows))
         log(f"resuming from the checkpoint after epoch {meta['epoch']}")
     else:
@@ -759,7 +762,7 @@ def _train(circuit, config: RunConfig, data, out: Path, *, info, progress, log, 
         scores = _scores(trainer, data, train_eval_idx)
         t_eval = time.perf_counter() - t1
         record = {
-            "epoch": epoch,
+            "epoch": epoch + 1,  # as the console prints it: epoch 1/E ... E/E
             **scores,
             "train_seconds": t_epoch,
             "eval_seconds": t_eval,
@@ -774,7 +777,7 @@ def _train(circuit, config: RunConfig, data, out: Path, *, info, progress, log, 
         append_jsonl(metrics_path, record)
         try:
             save_checkpoint(ckpt, trainer.state_dict(),
-                            {"epoch": epoch, "config_digest": manifest["config_digest"], "seed": config.seed,
+                            {"epoch": epoch + 1, "config_digest": manifest["config_digest"], "seed": config.seed,
                              "circuit": circuit.name})
         except UnstorableStateError as exc:
             raise NeuromorphError(
@@ -840,7 +843,7 @@ def _jsonl_line(record: dict) -> str:
 def load_checkpoint(run_dir) -> dict:
     """The checkpoint of the results folder ``run_dir``, data only (never unpickled).
 
-    Returns ``{"trainer": <the trainer's state_dict()>, "epoch": int (0-based, last finished),
+    Returns ``{"trainer": <the trainer's state_dict()>, "epoch": int (the last finished epoch, numbered from 1 as in metrics.jsonl and the log),
     "config_digest": str, "seed": int, "circuit": str, "format": ..., "version": ...}``. Raises
     CorruptFileError for a missing, truncated or legacy (pickle) checkpoint.
     """
@@ -909,7 +912,7 @@ def _figures(circuit, trainer, data, out: Path, log) -> None:
     rows = read_jsonl(out / "metrics.jsonl")
     if rows:
         fig, ax = plt.subplots(figsize=(5, 3.2))
-        ep = [r["epoch"] + 1 for r in rows]
+        ep = [r["epoch"] for r in rows]
         if "test_r2" in rows[0]:  # reconstruction: R² of x̂ (and the trainer's own fit R², if it logs one)
             ax.plot(ep, [r["test_r2"] for r in rows], "o-", label="test")
             ax.plot(ep, [r["train_r2"] for r in rows], "s--", label="train")

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from neuromorph.brian.devices import OPT_LEVEL_ENV
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "experiments" / "demo" / "twocomp_digits.toml"
 
@@ -106,7 +108,7 @@ def finished(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def unfinished(tmp_path_factory):
-    """A run stopped (Ctrl-C) after epoch 1 of 3: manifest 'interrupted', checkpoint after epoch 0."""
+    """A run stopped (Ctrl-C) after epoch 1 of 3: manifest 'interrupted', checkpoint after epoch 1 (epochs are numbered from 1)."""
     from circuits.twocomp import TwoCompTrainer
 
     out = tmp_path_factory.mktemp("unfinished") / "run"
@@ -148,7 +150,7 @@ def test_checkpoint_is_data_only_with_digest_seed_epoch(finished):
         assert all(f[k].dtype != object for k in f.files)
     state = load_checkpoint(finished)
     cfg = config_from_dict(_config_dict())
-    assert (state["epoch"], state["config_digest"], state["seed"], state["circuit"]) == (1, cfg.digest(), 3, "twocomp")
+    assert (state["epoch"], state["config_digest"], state["seed"], state["circuit"]) == (2, cfg.digest(), 3, "twocomp")
     assert set(state["trainer"]["weights"]) == {"W_xh", "W_ho", "W_fb", "W_hi", "W_ih"}
 
 
@@ -343,7 +345,7 @@ def test_second_run_into_locked_folder_fails(tmp_path, capsys):
         holder.wait()
     # once the other run is gone the folder is usable
     assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
-    assert [r["epoch"] for r in metrics(out)] == [0, 1]
+    assert [r["epoch"] for r in metrics(out)] == [1, 2]
 
 
 def test_folder_with_foreign_files_is_refused(tmp_path, capsys, unfinished):
@@ -563,6 +565,13 @@ def test_ctrl_c_during_brian_compile_is_interrupted(tmp_path, capsys, monkeypatc
     assert main(["verify", "twocomp"]) == 130
 
 
+def _sigint_as_at_a_terminal():
+    """preexec_fn: SIGINT back to its default in the child. pytest-xdist workers ignore SIGINT, an ignored signal
+    stays ignored across exec, and Python then installs no KeyboardInterrupt handler: the child would never see
+    the Ctrl-C these tests send."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.standalone
 def test_real_ctrl_c_during_cpp_compile(tmp_path):
@@ -576,9 +585,11 @@ def test_real_ctrl_c_during_cpp_compile(tmp_path):
     tmpdir.mkdir()
     cfg = write_toml(tmp_path / "c.toml", _config_dict(verify={"backends": ["cpp"], "samples": 16}))
     out = tmp_path / "run"
-    env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           OPT_LEVEL_ENV: "3"}  # the users' -O3: a compile long enough for the signal to land inside it
     p = subprocess.Popen([sys.executable, "-m", "neuromorph.cli", "run", str(cfg), "--out", str(out), "--no-progress"],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=_sigint_as_at_a_terminal)
     try:
         t0 = time.time()
         while time.time() - t0 < 300 and not list(tmpdir.glob("neuromorph-build-*/makefile")):
@@ -812,7 +823,7 @@ def _driver(root: Path, seed: int, n_kills: int) -> dict:
         codes = [wait(p) for p in pids]
         texts = [lg.read_text() for lg in logs]
         rows = metrics(out)
-        ok = (sorted(codes) in ([0, 0], [0, 2]) and [r["epoch"] for r in rows] == list(range(CAMPAIGN_TRAIN["epochs"]))
+        ok = (sorted(codes) in ([0, 0], [0, 2]) and [r["epoch"] for r in rows] == list(range(1, CAMPAIGN_TRAIN["epochs"] + 1))
               and all(c == 0 or "another neuromorph run" in t for c, t in zip(codes, texts))
               and strict_json(out / "manifest.json")["status"] == "complete")
         concurrent.append(codes)
@@ -834,7 +845,7 @@ def test_kill_resume_campaign(tmp_path):
     seed = int(os.environ.get("NEUROMORPH_CAMPAIGN_SEED", "13"))
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, __file__, "campaign", str(tmp_path), str(seed), "20"], env=env,
-                       capture_output=True, text=True, timeout=1800)
+                       capture_output=True, text=True, timeout=1800, preexec_fn=_sigint_as_at_a_terminal)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     print(f"campaign (seed {seed}, {time.perf_counter() - t0:.0f} s): {json.dumps(res)}")

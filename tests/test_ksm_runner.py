@@ -51,7 +51,7 @@ def test_reconstruction_run_end_to_end(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(cfg), "--out", str(out), "--no-progress"]) == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [0, 1]
+    assert [r["epoch"] for r in rows] == [1, 2]
     last = rows[-1]
     assert "test_acc" not in last and {"test_r2", "train_r2", "test_sparsity_1", "train_l0_mode", "fit_r2"} <= set(last)
     assert last["test_r2"] > 0.99 and last["fit_r2"] > 0.99 and last["train_l0_mode"] == 2

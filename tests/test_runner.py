@@ -63,13 +63,13 @@ def test_results_folder_and_skip(tmp_path, monkeypatch):
                                 "n_features": 64, "n_classes": 10}
 
     rows = metrics(out)
-    assert [r["epoch"] for r in rows] == [0, 1]
+    assert [r["epoch"] for r in rows] == [1, 2]  # numbered as the console prints them (epoch 1/2, 2/2)
     for r in rows:
         assert 0.0 <= r["test_acc"] <= 1.0 and 0.0 <= r["train_acc"] <= 1.0
         # test accuracy is a multiple of 1/40 (40 test samples)
         assert abs(r["test_acc"] * 40 - round(r["test_acc"] * 40)) < 1e-9
-    assert manifest["final"] == {"epoch": 1, "test_acc": rows[1]["test_acc"], "train_acc": rows[1]["train_acc"]}
-    assert checkpoint_weights(out)[0] == 1
+    assert manifest["final"] == {"epoch": 2, "test_acc": rows[1]["test_acc"], "train_acc": rows[1]["train_acc"]}
+    assert checkpoint_weights(out)[0] == 2
     for fig in ("learning_curve.png", "phase_timeline.png"):
         data = (out / "figures" / fig).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
@@ -114,8 +114,8 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
     crashed = json.loads((b / "manifest.json").read_text())
     assert crashed["status"] == "failed"
     assert "simulated crash in epoch 2" in crashed["error"]
-    assert [r["epoch"] for r in metrics(b)] == [0]
-    assert checkpoint_weights(b)[0] == 0
+    assert [r["epoch"] for r in metrics(b)] == [1]
+    assert checkpoint_weights(b)[0] == 1
 
     # an unfinished folder is not silently restarted or continued
     with pytest.raises(ConfigError, match="--resume"):
@@ -124,16 +124,16 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
     monkeypatch.setattr(TwoCompTrainer, "train_epoch", real)
     logs = []
     run(cfg, b, resume=True, progress=False, log=logs.append)
-    assert any("resuming from the checkpoint after epoch 0" in m for m in logs)
+    assert any("resuming from the checkpoint after epoch 1" in m for m in logs)
     assert json.loads((b / "manifest.json").read_text())["status"] == "complete"
 
     ma, mb = metrics(a), metrics(b)
-    assert [r["epoch"] for r in mb] == [0, 1, 2]
+    assert [r["epoch"] for r in mb] == [1, 2, 3]
     assert [r["test_acc"] for r in mb] == [r["test_acc"] for r in ma]
     assert [r["train_acc"] for r in mb] == [r["train_acc"] for r in ma]
     ea, wa = checkpoint_weights(a)
     eb, wb = checkpoint_weights(b)
-    assert ea == eb == 2 and set(wa) == set(wb)
+    assert ea == eb == 3 and set(wa) == set(wb)
     for k in wa:
         np.testing.assert_array_equal(wb[k], wa[k], err_msg=k)
     # the run trained: the final plastic weights are not the initial ones
