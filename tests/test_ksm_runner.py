@@ -1,17 +1,14 @@
-"""The runner's reconstruction path end to end: a tiny KSM config through `neuromorph run` (on the stand-in of
-the smpc circuit's ksm-admm solver), its metrics/report/summary, and bad configs -> one `error:` line."""
+"""The runner's reconstruction path end to end: a tiny KSM config through `neuromorph run` (the smpc circuit's
+ksm-admm solver), its metrics/report/summary, and bad configs -> one `error:` line."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from neuromorph.cli import main
 
-STANDIN = str(Path(__file__).resolve().parents[1] / "circuits/ksm/standin.py") + ":KSMStandIn"
-
-TINY = f"""
-circuit = "{STANDIN}"
+TINY = """
+circuit = "smpc"
 seed = 3
 name = "ksm-tiny"
 

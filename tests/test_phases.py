@@ -113,7 +113,7 @@ def test_empty_and_bad_action_names():
 # ---- Brian2: flags evaluated by the numpy target vs the Python schedule --------------------------------
 @pytest.mark.parametrize("B", [1, 2])
 def test_brian_flags_match_python(B):
-    from brian2 import NeuronGroup, Network, StateMonitor, defaultclock, ms, prefs, second
+    from brian2 import NeuronGroup, Network, StateMonitor, defaultclock, ms, prefs
     from brian2.devices.device import reinit_and_delete, set_device
 
     reinit_and_delete()

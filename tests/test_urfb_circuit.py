@@ -10,7 +10,7 @@ import torch
 
 import neuromorph
 from circuits.urfb import URFB, URFBParams
-from circuits.urfb.reference import hinge_delta, simulate_circuit, train_step
+from circuits.urfb.reference import hinge_delta, train_step
 from neuromorph.equivalence import verify
 from neuromorph.errors import ConfigError
 

@@ -8,7 +8,7 @@ import torch
 
 from neuromorph.brian.blocks import check_trial_inputs
 from neuromorph.circuit import Circuit, Trace, TrialData, make_params
-from neuromorph.errors import ConfigError, ShapeError
+from neuromorph.errors import ShapeError
 from neuromorph.phases import PhaseSchedule
 
 from . import params as P
@@ -101,6 +101,11 @@ class SMPC(Circuit):
         """solver: "circuit" | "ksm-admm"; the rest: see circuits/smpc/trainer.py."""
         return {"solver": "circuit", "dtype": "float64", "iters_per_epoch": 100, "n_infer": 300,
                 "warm_start": "", "warm_start_noise": 1.0, "warm_start_seed": 0, "x_scale": 1.0, "ksm": {}}
+
+    def check_trainer_options(self, options):
+        from .trainer import check_options
+
+        return check_options(self.params, super().check_trainer_options(options))
 
     def make_trainer(self, n_in, n_classes, seed, **options):
         from .trainer import make_trainer

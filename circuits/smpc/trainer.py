@@ -38,33 +38,46 @@ from neuromorph.circuit import Trainer
 from neuromorph.errors import ConfigError, DivergedError, ShapeError
 
 from . import reference
-from .params import SMPCParams, initial_weights, omega_from_latents
+from .params import SMPCParams, initial_weights
 
 __all__ = ["SMPCTrainer", "make_trainer", "latent_error"]
 
 SOLVERS = ("circuit", "ksm-admm")
 
 
-def make_trainer(circuit, seed: int, opts: dict):
-    """The trainer ``opts["solver"]`` names (options already checked against SMPC.trainer_options)."""
-    p: SMPCParams = circuit.params
+def check_options(p: SMPCParams, opts: dict) -> dict:
+    """``opts`` (SMPC.trainer_options names) with the solver and, for "ksm-admm", the whole [trainer.ksm] table
+    checked, so that a bad table is refused before a run creates anything; K, constraint and batch default to
+    the circuit's [params] and must agree with them."""
     solver = opts["solver"]
     if solver not in SOLVERS:
         raise ConfigError(f"smpc: [trainer] solver must be one of {list(SOLVERS)}, got {solver!r}")
-    if solver == "ksm-admm":
-        try:
-            from circuits.ksm.trainer import make_ksm_trainer
-        except ImportError as exc:  # pragma: no cover - the package ships with the repository
-            raise ConfigError(f"smpc: solver 'ksm-admm' needs circuits/ksm ({exc}); use solver = \"circuit\"") from exc
-        ksm = {"K": p.n_latent, "constraint": p.constraint, "batch": p.batch, **dict(opts["ksm"] or {})}
-        if (ksm["K"], ksm["constraint"], ksm["batch"]) != (p.n_latent, p.constraint, p.batch):
-            raise ConfigError(
-                f"[trainer.ksm] K/constraint/batch ({ksm['K']}, {ksm['constraint']!r}, {ksm['batch']}) differ from "
-                f"[params] n_latent/constraint/batch ({p.n_latent}, {p.constraint!r}, {p.batch}); make them agree"
-            )
-        return make_ksm_trainer(p.n_in, seed, ksm)
-    if opts["ksm"]:
-        raise ConfigError("smpc: [trainer.ksm] options apply to solver = \"ksm-admm\" only; remove them or change the solver")
+    if solver != "ksm-admm":
+        if opts["ksm"]:
+            raise ConfigError("smpc: [trainer.ksm] options apply to solver = \"ksm-admm\" only; remove them or change the solver")
+        return opts
+    if not isinstance(opts["ksm"], dict):
+        raise ConfigError("[trainer.ksm] must be a table of KSM parameters (circuits/ksm/params.py)")
+    from circuits.ksm.params import params_from_dict
+
+    ksm = {"K": p.n_latent, "constraint": p.constraint, "batch": p.batch, **opts["ksm"]}
+    params_from_dict(ksm)  # unknown names and bad values first: one ConfigError naming them
+    if (ksm["K"], ksm["constraint"], ksm["batch"]) != (p.n_latent, p.constraint, p.batch):
+        raise ConfigError(
+            f"[trainer.ksm] K/constraint/batch ({ksm['K']}, {ksm['constraint']!r}, {ksm['batch']}) differ from "
+            f"[params] n_latent/constraint/batch ({p.n_latent}, {p.constraint!r}, {p.batch}); make them agree"
+        )
+    return {**opts, "ksm": ksm}
+
+
+def make_trainer(circuit, seed: int, opts: dict):
+    """The trainer ``opts["solver"]`` names (options as SMPC.check_trainer_options returns them)."""
+    p: SMPCParams = circuit.params
+    opts = check_options(p, opts)
+    if opts["solver"] == "ksm-admm":
+        from circuits.ksm.trainer import make_ksm_trainer
+
+        return make_ksm_trainer(p.n_in, seed, opts["ksm"])
     return SMPCTrainer(circuit, seed, opts)
 
 

@@ -244,7 +244,6 @@ def simulate_circuit(
     W = {k: torch.as_tensor(np.asarray(v), dtype=dtype).clone() for k, v in weights.items()}
     mask = {k: torch.as_tensor(v, dtype=dtype) for k, v in masks_of(p, weights).items()}
     plastic = plastic_layout(p)
-    eps = p.r_factor
     X = torch.as_tensor(np.asarray(x), dtype=dtype)
     sup = 2.0 * torch.as_tensor(np.asarray(y), dtype=dtype) - 1.0  # s_c = +1 presented class, −1 otherwise
     names = circuit_state_names(p)
