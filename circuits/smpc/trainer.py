@@ -73,7 +73,6 @@ def check_options(p: SMPCParams, opts: dict) -> dict:
 def make_trainer(circuit, seed: int, opts: dict):
     """The trainer ``opts["solver"]`` names (options as SMPC.check_trainer_options returns them)."""
     p: SMPCParams = circuit.params
-    opts = check_options(p, opts)
     if opts["solver"] == "ksm-admm":
         from circuits.ksm.trainer import make_ksm_trainer
 
