@@ -144,19 +144,25 @@ class KSMTrainer(Trainer):
         T = len(x)
         for sweep in range(p.sweeps):
             order = np.random.default_rng([self.seed, epoch, sweep]).permutation(T)
-            for start in range(0, T, p.batch):
-                idx = torch.as_tensor(order[start : start + p.batch], device=self.device)
-                L, self.v = lipschitz(self.W, self.v)
-                eta = p.lr_z_factor / L
-                if p.schedule == 1:
-                    self.W, self.Z[idx] = admm_batch_implicit(self.W, X[idx], self.Z[idx], eta, p)
-                else:
-                    self.W, self.Z[idx], self.P[idx], self.M[idx] = admm_batch(
-                        self.W, X[idx], self.Z[idx], self.P[idx], self.M[idx], eta, p)
-                if progress is not None and sweep == p.sweeps - 1:
-                    progress(len(idx))
+            self.solver_pass(X, order, progress if sweep == p.sweeps - 1 else None)
         self._A = None
         return self.fit_metrics(x)
+
+    def solver_pass(self, X: torch.Tensor, order: np.ndarray, progress=None) -> None:
+        """One pass of Algorithm 2 over the samples in ``order``, mini-batch by mini-batch (train_epoch runs
+        ``sweeps`` of them; experiments/ksm/bench_ksm.py times one)."""
+        p = self.params
+        for start in range(0, len(order), p.batch):
+            idx = torch.as_tensor(order[start : start + p.batch], device=self.device)
+            L, self.v = lipschitz(self.W, self.v)
+            eta = p.lr_z_factor / L
+            if p.schedule == 1:
+                self.W, self.Z[idx] = admm_batch_implicit(self.W, X[idx], self.Z[idx], eta, p)
+            else:
+                self.W, self.Z[idx], self.P[idx], self.M[idx] = admm_batch(
+                    self.W, X[idx], self.Z[idx], self.P[idx], self.M[idx], eta, p)
+            if progress is not None:
+                progress(len(idx))
 
     def generative_map(self, x_train=None) -> np.ndarray:
         """Â (N, K) from the training latents (cached until the next epoch)."""

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from circuits.ksm import KSMTrainer, table1
-from circuits.ksm.admm import admm_batch, admm_batch_implicit, lipschitz
 from neuromorph.data import load_dataset
 from neuromorph.io import atomic_write_json, atomic_write_text
 
@@ -48,19 +47,11 @@ def _sync(device):
 
 
 def solver_epoch(tr: KSMTrainer, X: torch.Tensor, epoch: int) -> float:
-    """One pass of the trainer's inner loop (as KSMTrainer.train_epoch, without its metrics)."""
-    p = tr.params
+    """Seconds of one pass of the trainer's solver (KSMTrainer.solver_pass, without train_epoch's metrics)."""
     order = np.random.default_rng([tr.seed, epoch]).permutation(len(X))
     _sync(tr.device)
     t0 = time.perf_counter()
-    for start in range(0, len(X), p.batch):
-        idx = torch.as_tensor(order[start : start + p.batch], device=tr.device)
-        L, tr.v = lipschitz(tr.W, tr.v)
-        eta = p.lr_z_factor / L
-        if p.schedule == 1:
-            tr.W, tr.Z[idx] = admm_batch_implicit(tr.W, X[idx], tr.Z[idx], eta, p)
-        else:
-            tr.W, tr.Z[idx], tr.P[idx], tr.M[idx] = admm_batch(tr.W, X[idx], tr.Z[idx], tr.P[idx], tr.M[idx], eta, p)
+    tr.solver_pass(X, order)
     _sync(tr.device)
     return time.perf_counter() - t0
 
