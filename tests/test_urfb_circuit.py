@@ -142,6 +142,30 @@ def test_circuit_rejects_what_it_cannot_run():
     bp = URFB(dataclasses.replace(c.params, method="bp"))
     with pytest.raises(ConfigError, match="trainer-only"):
         bp.simulate_reference({k: v for k, v in W0.items() if k.startswith("W")}, data)
+    # also a NotImplementedError: the runner's post-training phase timeline skips what the circuit cannot run
+    with pytest.raises(NotImplementedError, match="trainer-only"):
+        bp.simulate_reference({k: v for k, v in W0.items() if k.startswith("W")}, data)
+
+
+@pytest.mark.parametrize("method", ["urfb", "bp"])
+def test_trainer_only_run_completes(tmp_path, method):
+    """A training run in a configuration the circuit cannot simulate (batch 20 with Fig. 15's order; BP) ends
+    'complete' with its metrics: the phase timeline is skipped, not the run failed."""
+    import json
+
+    from neuromorph.config import config_from_dict
+    from neuromorph.runner import run
+
+    cfg = config_from_dict({
+        "circuit": "urfb", "seed": 0, "name": "t",
+        "params": {"sizes": [64, 8, 10], "method": method, "batch": 20},
+        "train": {"dataset": "digits", "epochs": 1, "n_train": 100, "n_test": 40, "threads": 1},
+    })
+    out = run(cfg, tmp_path / method, progress=False, log=lambda *a: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete", manifest.get("error")
+    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines() if ln]
+    assert len(rows) == 1 and ("corr_W2_R2" in rows[0]) == (method == "urfb")
 
 
 def test_registered_and_default_trainer_runs():

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from neuromorph.circuit import Trace
+from neuromorph.errors import ConfigError
 
 from .params import URFBParams, phase_schedule, plastic_layout, weight_layout
 
@@ -41,6 +42,7 @@ __all__ = [
     "sigma_t",
     "sigma_k",
     "simulate_circuit",
+    "CircuitCannotRun",
     "check_circuit_params",
     "circuit_state_names",
 ]
@@ -207,9 +209,17 @@ def circuit_state_names(params: URFBParams) -> dict[str, int]:
     return names
 
 
+class CircuitCannotRun(ConfigError, NotImplementedError):
+    """A configuration the Appendix-1 circuit cannot run (BP methods, simpnet, Fig. 15's order with batch > 1).
+
+    A ConfigError (``neuromorph verify`` prints it as one ``error:`` line) that is also a NotImplementedError:
+    the runner then skips the phase timeline of a trainer-only configuration after training instead of
+    failing a finished run (it catches NotImplementedError there)."""
+
+
 def check_circuit_params(params: URFBParams) -> None:
     """The circuit runs URFB/FRFB (hinge error, R feedback); Fig. 15's order needs one trial per update."""
-    from neuromorph.errors import ConfigError
+    ConfigError = CircuitCannotRun  # noqa: N806 - every refusal below is a CircuitCannotRun
 
     if params.arch != "mlp":
         raise ConfigError(f"the urfb circuit is an MLP; arch {params.arch!r} is trainer-only: set params.arch = 'mlp'")
