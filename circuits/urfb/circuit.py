@@ -126,6 +126,31 @@ class URFB(Circuit):
             return SimpnetTrainer(p, seed, dtype)
         return URFBTrainer(p, seed, dtype)
 
+    # ---- spiking twin of the inference ------------------------------------------------------------------------
+    def predict_rate(self, weights, x) -> np.ndarray:
+        """argmax of the linear output h_L of the rate network (eq. 1; what the trainer predicts)."""
+        from .spiking import check_twin_arch, rate_forward
+
+        check_twin_arch(self.params)
+        self.check_weights(weights)
+        return np.argmax(rate_forward(self.params, weights, x)[1], axis=1)
+
+    def build_spiking_brian(self, weights, x, *, encoding="regular", t_sample=0.2, r_max=None, tau_syn=None,
+                            code="onoff", readout="spikes", out_scale=None, input_range=None, tau_u=0.002,
+                            readout_fraction=0.5):
+        """Spiking twin of the trained MLP's inference on ``x`` (ON/OFF pairs or offset code for the signed
+        saturated-linear units, spiking or graded readout): :func:`circuits.urfb.spiking.build_spiking_twin`,
+        whose docstring states the design and why."""
+        from .spiking import build_spiking_twin, check_twin_arch
+
+        check_twin_arch(self.params)
+        self.check_weights(weights)
+        return build_spiking_twin(
+            self.params, self.dt, weights, x, encoding=encoding, t_sample=t_sample, r_max=r_max, tau_syn=tau_syn,
+            code=code, readout=readout, out_scale=out_scale, input_range=input_range, tau_u=tau_u,
+            readout_fraction=readout_fraction,
+        )
+
     def describe(self) -> dict:
         d = super().describe()
         d["weights"] = {k: list(v) for k, v in weight_layout(self.params).items()}
