@@ -3,7 +3,7 @@
 The reference is closed form: for the weights below the hidden fields are s·h = (0.5, −0.3, 2.0) and
 (0.2, 0.6, −1.5) on the two samples (computed here by hand-written numpy, not by the twin's code), so the
 ON/OFF units must fire at r_max·[σ]₊, r_max·[−σ]₊ with σ = clip(s·h, −1, 1), the offset units at
-r_max·(1 + σ)/2 and the spiking output at r_max·(1 + h_L/λ)/2.
+r_max·(1 + σ)/2 and the spiking output at r_max·clip((h_L − a)/(b − a), 0, 1).
 
 Tolerances (regular spikes, r_max 400 Hz, τ_syn 20 ms, 0.3 s per sample, readout = last 0.15 s = 7.5 τ_syn
 after the start, so the settling transient is e^-7.5 < 1e-3 of the step): the count resolution is
@@ -83,14 +83,15 @@ def test_onoff_twin_fires_at_the_closed_form_rates(numpy_target):
     sm = c.build_spiking_brian(w, X, encoding="regular", t_sample=0.3, r_max=400.0, tau_syn=0.02)
     assert {k: len(G) for k, G in sm.populations.items()} == {"layer0": 3, "layer1": 6, "layer2": 2}
     assert sm.compared == ("layer1", "layer2") and sm.readout_var is None
-    lam = np.abs(H_OUT).max()
-    assert sm.info["out_scale"] == pytest.approx(lam)
+    # output window: the winners span [0.02, 0.53], widened by 10 % of the span on each side
+    a, b = 0.02 - 0.051, 0.53 + 0.051
+    assert sm.info["out_range"] == pytest.approx([a, b])
     res = run_spiking(sm, seed=0)
     # input: the regular encoder's count over the whole trial is floor(r_max·x·t) (±1 for rounding of φ)
     assert np.abs(res.counts_total["layer0"] - np.floor(400 * X * 0.3)).max() <= 1
     want1 = np.hstack([np.clip(SIGMA, 0, 1), np.clip(-SIGMA, 0, 1)])
     assert np.abs(res.rates["layer1"] - want1).max() <= 0.03, res.rates["layer1"]
-    want2 = (1 + H_OUT / lam) / 2
+    want2 = np.clip((H_OUT - a) / (b - a), 0, 1)  # sample 2's loser (−0.76) is silent
     assert np.abs(res.rates["layer2"] - want2).max() <= 0.03, res.rates["layer2"]
     assert res.predictions.tolist() == [1, 0]
     # SynOps: every spike of an input unit reaches 6 ON/OFF units (no zero weights), every hidden spike 2
@@ -120,6 +121,8 @@ def test_bad_inputs():
         c.build_spiking_brian(w, X, readout="vote")
     with pytest.raises(ConfigError, match="outside input_range"):
         c.build_spiking_brian(w, X, input_range=(0.0, 0.5))
+    with pytest.raises(ConfigError, match="out_range must be finite"):
+        c.build_spiking_brian(w, X, out_range=(1.0, 1.0))
     with pytest.raises(ConfigError, match="tau_u must be at least two steps"):
         c.build_spiking_brian(w, X, tau_u=1e-4)
     with pytest.raises(ShapeError, match="expected \\(n_samples >= 1, N_0=3\\)"):

@@ -136,7 +136,7 @@ class URFB(Circuit):
         return np.argmax(rate_forward(self.params, weights, x)[1], axis=1)
 
     def build_spiking_brian(self, weights, x, *, encoding="regular", t_sample=0.2, r_max=None, tau_syn=None,
-                            code="onoff", readout="spikes", out_scale=None, input_range=None, tau_u=0.002,
+                            code="onoff", readout="spikes", out_range=None, input_range=None, tau_u=0.002,
                             readout_fraction=0.5):
         """Spiking twin of the trained MLP's inference on ``x`` (ON/OFF pairs or offset code for the signed
         saturated-linear units, spiking or graded readout): :func:`circuits.urfb.spiking.build_spiking_twin`,
@@ -147,7 +147,7 @@ class URFB(Circuit):
         self.check_weights(weights)
         return build_spiking_twin(
             self.params, self.dt, weights, x, encoding=encoding, t_sample=t_sample, r_max=r_max, tau_syn=tau_syn,
-            code=code, readout=readout, out_scale=out_scale, input_range=input_range, tau_u=tau_u,
+            code=code, readout=readout, out_range=out_range, input_range=input_range, tau_u=tau_u,
             readout_fraction=readout_fraction,
         )
 

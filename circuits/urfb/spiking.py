@@ -32,7 +32,7 @@ Hidden layers: σ is signed, in [−1, 1] (σ(0) = 0; trained hinge networks hol
   bias keeps it out of the point-neuron export. Measured on a trained network in experiments/urfb/README.md.
 
 Membrane. Each spiking unit integrates ``du/dt = (target − u)/τ_u`` with the target its rate model value
-(s·(I + bias) for ON/OFF, (1 + s·(I + bias))/2 offset, (1 + I/λ)/2 at a spiking output), τ_u = ``tau_u``
+(s·(I + bias) for ON/OFF, (1 + s·(I + bias))/2 offset, (I − a)/(b − a) at a spiking output), τ_u = ``tau_u``
 (2 ms default, ≪ τ_syn = 20 ms): a quasi-static soma, so the twin's mean follows the rate model; the trace
 ``I`` (one per unit, ``dI/dt = −I/τ_syn``, a spike adds ``w/(r_max·τ_syn)``) is the rate model's summed input
 ``Wᵀρ_pre`` in the mean (:mod:`neuromorph.spiking`). The network is a chain of L such filters: it settles in
@@ -40,11 +40,14 @@ a few L·τ_syn, which is why the readout window is the last ``readout_fraction`
 
 Output (linear, signed, unbounded h_L). ``readout=``:
 
-* ``"spikes"`` (default): C units in the offset code with scale λ: rate ``r_max·clip((1 + h_L/λ)/2, 0, 1)``,
-  monotone in h_L, so the argmax of the spike count is the argmax of h_L up to counting resolution (two
-  classes closer than 2λ/(r_max·window) in h tie; ties go to the lower index). λ = ``out_scale``; default the
-  largest |h_L| of the rate model on the given inputs (then nothing clips; a scale changes no rate-model
-  label, so this uses no labels). C·r_max/2 spikes at h = 0, no outgoing SynOps.
+* ``"spikes"`` (default): C units firing at ``r_max·clip((h_L − a)/(b − a), 0, 1)``: monotone in h_L, so
+  the argmax of the spike count is the argmax of h_L up to counting resolution (two classes closer than
+  (b − a)/(r_max·window) in h tie; ties go to the lower index). Only the winner matters, so the window
+  [a, b] = ``out_range`` need not hold every h_L: by default it spans the winning scores of the rate model on
+  the given inputs, from the lowest winner to the highest, widened by 10 % of that span on each side (every
+  sample's winner then fires at ≥ 1/12 of r_max; classes below a stay silent). Compared with an offset code
+  over all of ±max|h_L| this halves the resolution step on the trained FMNIST net (no labels are used; the
+  rate model's labels are unchanged by it). No outgoing SynOps.
 * ``"graded"``: C non-spiking units reading their trace, ``o = I_out (+ bias)``: the argmax of o averaged over
   the readout window (``SpikingModel.readout_var``), as the linear output of a Nengo conversion is kept
   non-spiking. No counting resolution limit; not a point neuron (deploy marks it not exportable).
@@ -120,9 +123,27 @@ def _input_range(x: np.ndarray, input_range) -> tuple[float, float]:
     return lo, hi
 
 
+def _out_range(h_out: np.ndarray, out_range) -> tuple[float, float]:
+    """The spiking output's window [a, b] of h_L (see the module docstring): given, or from the winners."""
+    if out_range is not None:
+        try:
+            lo, hi = (float(v) for v in out_range)
+        except (TypeError, ValueError):
+            raise ConfigError(f"out_range must be (low, high) or None, got {out_range!r}") from None
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            raise ConfigError(f"out_range must be finite (low, high) with high > low, got {out_range!r}")
+        return lo, hi
+    winners = h_out.max(axis=1)
+    lo, hi = float(winners.min()), float(winners.max())
+    pad = 0.1 * (hi - lo)
+    if not pad > 0:  # one sample, or every winner equal: a window of ±1 around it
+        pad = 1.0
+    return lo - pad, hi + pad
+
+
 def build_spiking_twin(params, dt: float, weights: Mapping[str, np.ndarray], x, *, encoding="regular",
                        t_sample: float = 0.2, r_max: float | None = None, tau_syn: float | None = None,
-                       code: str = "onoff", readout: str = "spikes", out_scale: float | None = None,
+                       code: str = "onoff", readout: str = "spikes", out_range=None,
                        input_range=None, tau_u: float = 0.002, readout_fraction: float = 0.5):
     """The spiking twin of the inference of the URFB MLP ``weights`` on ``x`` (see the module docstring).
 
@@ -164,10 +185,7 @@ def build_spiking_twin(params, dt: float, weights: Mapping[str, np.ndarray], x, 
         raise ConfigError(f"tau_syn must be > 0 s, got {tau_syn}")
     lo, hi = _input_range(x, input_range)
     if readout == "spikes":
-        lam = float(np.abs(h_out).max()) if out_scale is None else float(out_scale)
-        if not (np.isfinite(lam) and lam >= 0):
-            raise ConfigError(f"out_scale must be a positive number, got {out_scale!r}")
-        lam = lam if lam > 0 else 1.0  # a silent output (h_L = 0 everywhere) has no scale to find
+        out_lo, out_hi = _out_range(h_out, out_range)
     sch = inference_schedule(t_sample, dt, clamp=("x",))
     T = sch.trial_steps
     enc = make_encoder(encoding, r_max=r_max)
@@ -233,13 +251,13 @@ def build_spiking_twin(params, dt: float, weights: Mapping[str, np.ndarray], x, 
     dyn = ["bias : 1 (constant)   # constant current: input offset (L = 1) or offset code"] if has_bias else []
     name_out = f"layer{L}"
     if readout == "spikes":
-        dyn.append(f"du/dt = (0.5 + 0.5*{drive}/lam - u)/tau_u : 1")
+        dyn.append(f"du/dt = (({drive} - out_lo)/out_span - u)/tau_u : 1")
         eqs = spiking_group_equations("clip(u, 0, 1)", enc, dt=dt, r_max=r_max, tau_syn=tau_syn, inputs=("I_out",),
                                       dynamics="\n".join(dyn))
         G = eqs.make_group(N[L], f"spk_urfb_layer{L}", header=flags, reset_flag="reset_zero", reset_vars=("u",),
-                           order=10 * L, namespace={**tau, "lam": lam})
+                           order=10 * L, namespace={**tau, "out_lo": out_lo, "out_span": out_hi - out_lo})
         encoders[name_out] = eqs.encoder
-        reference[name_out] = np.clip((1.0 + h_out / lam) / 2.0, 0, 1)
+        reference[name_out] = np.clip((h_out - out_lo) / (out_hi - out_lo), 0, 1)
     else:
         dyn.append(f"o = {drive} : 1")
         eqs = trace_group_equations(inputs=("I_out",), tau_syn=tau_syn, dynamics="\n".join(dyn))
@@ -273,7 +291,7 @@ def build_spiking_twin(params, dt: float, weights: Mapping[str, np.ndarray], x, 
             "tau_u": float(tau_u),
             "code": code,
             "readout": readout,
-            "out_scale": lam if readout == "spikes" else None,
+            "out_range": [out_lo, out_hi] if readout == "spikes" else None,
             "input_range": [lo, hi],
             "slope": s,
             "n_synapses": int(sum(pr.n_synapses for pr in projections)),
