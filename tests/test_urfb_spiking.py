@@ -132,3 +132,17 @@ def test_bad_inputs():
     simp = URFB(URFBParams(sizes=(784, 20, 10), arch="simpnet"))
     with pytest.raises(ConfigError, match="arch 'mlp' only"):
         simp.predict_rate({}, np.zeros((1, 784)))
+
+
+def test_compare_through_the_circuit_contract(numpy_target):
+    """neuromorph.compare drives the twin through Circuit.build_spiking_brian/predict_rate, options included."""
+    from neuromorph.compare import compare_rate_spiking
+
+    c, w = _circuit(), _weights()
+    rep = compare_rate_spiking(c, w, X, np.array([1, 0]), t_samples=(0.15, 0.3), encoding="regular", target="numpy",
+                               r_max=400.0, tau_syn=0.02, prefix=True, build_options={"code": "offset"})
+    assert rep.rate_accuracy == 1.0 and rep.meta["build_options"] == {"code": "offset"}
+    last = rep.rows[-1]
+    assert last.t_sample == 0.3 and last.agreement == 1.0 and last.spiking_accuracy == 1.0
+    assert last.state_error["layer1"] <= 0.03 and last.dense_macs_per_inference == 15
+    assert last.spikes_per_population["layer1"] > 0 and rep.rows[0].spikes_per_inference < last.spikes_per_inference
