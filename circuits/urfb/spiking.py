@@ -15,8 +15,8 @@ the paper feed x/255 ∈ [0, 1] (``scale = "unit"``), so lo = 0, hi = 1 and the 
 also receives the constant current ``lo·Σ_m W_1[m, :]`` (a per-unit bias), which the point-neuron export of
 ``neuromorph deploy`` cannot hold; (0, 1) inputs need none.
 
-Hidden layers: σ is signed, in [−1, 1] (σ(0) = 0; trained hinge networks hold many units near 0 and many at
-±1). Two codes, ``code=``:
+Hidden layers: σ is signed, in [−1, 1] (σ(0) = 0, saturation at ±1), so a single non-negative rate cannot
+carry it as it stands. Two codes, ``code=``:
 
 * ``"onoff"`` (default): every hidden neuron n is an ON unit (index n) and an OFF unit (index N_l + n) of one
   population of 2·N_l units. The ON unit's membrane follows s·h_n, the OFF unit's −s·h_n (its incoming weights
@@ -29,7 +29,11 @@ Hidden layers: σ is signed, in [−1, 1] (σ(0) = 0; trained hinge networks hol
 * ``"offset"``: one unit per neuron firing at ``r_max·(1 + σ)/2``; the next layer's synapses carry 2·W and it
   receives the constant current ``−Σ_n W[n, :]``. Cost: r_max·(1 + σ)/2 spikes (r_max/2 at σ = 0, none at
   σ = −1), N_{l+1} SynOps each. It pays where units sit at −1 and loses where they sit near 0; the per-unit
-  bias keeps it out of the point-neuron export. Measured on a trained network in experiments/urfb/README.md.
+  bias keeps it out of the point-neuron export.
+
+Measured on a 3-epoch FMNIST 784-500-10 net (experiments/urfb/README.md): both codes cost the same hidden spikes
+(mean |σ| ≈ 0.51 vs mean (1 + σ)/2 ≈ 0.48) and reach the same accuracy; offset needs half the SynOps. ON/OFF is
+the default for what it needs (no per-unit constants: the point-neuron export) and for its silence at σ = 0.
 
 Membrane. Each spiking unit integrates ``du/dt = (target − u)/τ_u`` with the target its rate model value
 (s·(I + bias) for ON/OFF, (1 + s·(I + bias))/2 offset, (I − a)/(b − a) at a spiking output), τ_u = ``tau_u``
