@@ -18,7 +18,6 @@ after training; they are listed with their status in the JSON and on stderr).
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from dataclasses import dataclass, field
