@@ -90,6 +90,20 @@ class URFB(Circuit):
             near["feedback_after_update"] = False
         return Circuit.equations(self.with_params(**near))
 
+    def equation_notes(self) -> str:
+        """What the equations alone do not show: the output layer's rule-(6) case table (which error each output
+        unit's synapses read, per case of class presented / h_c against the margins) and our choice for the
+        oscillating cases, as circuits/urfb/equations.py's docstring states them. For ``neuromorph equations
+        urfb`` to print after the listing (the issue asks for the table there)."""
+        from . import equations
+
+        doc = equations.__doc__ or ""
+        start = doc.find("Output error: the case table")
+        end = doc.find("\nProjections\n", start)
+        if start < 0 or end < 0:
+            raise RuntimeError("circuits/urfb/equations.py's docstring lost its rule-(6) case table section")
+        return doc[start:end].strip()
+
     def verification_circuit(self, **overrides) -> URFB:
         """The small instance (VERIFICATION_OVERRIDES) with this circuit's method/ε/order, plus ``overrides``."""
         p = self.params
