@@ -178,3 +178,14 @@ def test_registered_and_default_trainer_runs():
     assert not np.allclose(tr.weights()["W1"], w0["W1"])
     assert set(tr.epoch_metrics()) == {"corr_W2_R2"}
     assert tr.predict(x).shape == (40,)
+
+
+def test_equation_notes_hold_the_rule6_case_table():
+    """The six cases of rule (6) with the error each synapse reads (for `neuromorph equations urfb`)."""
+    notes = URFB().equation_notes()
+    assert notes.startswith("Output error: the case table (rule 6")
+    rows = [ln.split() for ln in notes.splitlines() if ln.startswith(("yes", "no"))]
+    assert len(rows) == 6
+    # last column: e_c = rule 6 (1 for the presented class at or below S, −μ for the others at or above −S, else 0)
+    assert [r[-1] for r in rows] == ["1", "1", "0", "0", "−μ", "−μ"]
+    assert "veto latch" in notes

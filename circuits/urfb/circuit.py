@@ -90,6 +90,20 @@ class URFB(Circuit):
             near["feedback_after_update"] = False
         return Circuit.equations(self.with_params(**near))
 
+    def equation_notes(self) -> str:
+        """What the equations alone do not show: the output layer's rule-(6) case table (which error each output
+        unit's synapses read, per case of class presented / h_c against the margins) and our choice for the
+        oscillating cases, as circuits/urfb/equations.py's docstring states them. For ``neuromorph equations
+        urfb`` to print after the listing (the issue asks for the table there)."""
+        from . import equations
+
+        doc = equations.__doc__ or ""
+        start = doc.find("Output error: the case table")
+        end = doc.find("\nProjections\n", start)
+        if start < 0 or end < 0:
+            raise RuntimeError("circuits/urfb/equations.py's docstring lost its rule-(6) case table section")
+        return doc[start:end].strip()
+
     def verification_circuit(self, **overrides) -> URFB:
         """The small instance (VERIFICATION_OVERRIDES) with this circuit's method/ε/order, plus ``overrides``."""
         p = self.params
@@ -125,6 +139,31 @@ class URFB(Circuit):
 
             return SimpnetTrainer(p, seed, dtype)
         return URFBTrainer(p, seed, dtype)
+
+    # ---- spiking twin of the inference ------------------------------------------------------------------------
+    def predict_rate(self, weights, x) -> np.ndarray:
+        """argmax of the linear output h_L of the rate network (eq. 1; what the trainer predicts)."""
+        from .spiking import check_twin_arch, rate_forward
+
+        check_twin_arch(self.params)
+        self.check_weights(weights)
+        return np.argmax(rate_forward(self.params, weights, x)[1], axis=1)
+
+    def build_spiking_brian(self, weights, x, *, encoding="regular", t_sample=0.2, r_max=None, tau_syn=None,
+                            code="onoff", readout="spikes", out_range=None, input_range=None, tau_u=0.002,
+                            readout_fraction=0.5):
+        """Spiking twin of the trained MLP's inference on ``x`` (ON/OFF pairs or offset code for the signed
+        saturated-linear units, spiking or graded readout): :func:`circuits.urfb.spiking.build_spiking_twin`,
+        whose docstring states the design and why."""
+        from .spiking import build_spiking_twin, check_twin_arch
+
+        check_twin_arch(self.params)
+        self.check_weights(weights)
+        return build_spiking_twin(
+            self.params, self.dt, weights, x, encoding=encoding, t_sample=t_sample, r_max=r_max, tau_syn=tau_syn,
+            code=code, readout=readout, out_range=out_range, input_range=input_range, tau_u=tau_u,
+            readout_fraction=readout_fraction,
+        )
 
     def describe(self) -> dict:
         d = super().describe()
