@@ -41,6 +41,17 @@ def _savefig(fig, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _summary(v):
+    """A point-form parameter for deploy.json: the number, or (per unit) its distinct values / range."""
+    a = np.asarray(v, float)
+    if a.ndim == 0:
+        return float(a)
+    distinct = np.unique(np.round(a, 12))
+    if len(distinct) <= 4:
+        return {"per_unit": [float(d) for d in distinct]}
+    return {"per_unit_min": float(a.min()), "per_unit_max": float(a.max())}
+
+
 def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, samples: int = 100,
            t_samples=DEFAULT_T_SAMPLES, bits_sweep=DEFAULT_BITS_SWEEP, backend: str = "cpp", nir_export: bool = True,
            log=print) -> dict:
@@ -124,7 +135,8 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
             "available": True, "accuracy": _acc(pred_fp, y),
             "agreement_with_quantized_twin": _acc(pred_fp, res[main_q].predictions),
             "agreement_with_float_twin": _acc(pred_fp, res["float"].predictions),
-            "spikes_per_inference": {k: float(v.sum() / len(x)) for k, v in spikes.items()},
+            "spikes_per_inference": {k: float(v.sum() / len(x)) for k, v in spikes.items()
+                                     if net.populations[k].kind != "integrating"},
             "du": fp.du, "vth": fp.vth, "exponents": fp.exponent, "rel_weight_error": fp.rel_weight_error,
             "tau_syn_rel_error": fp.tau_error, "notes": fp.notes, "stats": fp.stats,
             "exact": ["integer state updates (24-bit u wrap, v clip, 12-bit decays, 17-bit threshold << 6, "
@@ -237,7 +249,9 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
         "energy": energy,
         "nir_file": nir_info["file"], "nir": nir_info,
         "point_neurons": {k: {"kind": p.kind, "n": p.n, "fidelity": p.fidelity, "tau_syn": p.tau_syn, "tau_u": p.tau_u,
-                              "gains": p.gains, "reason": p.reason} for k, p in net.populations.items()},
+                              "gains": {t: _summary(g) for t, g in p.gains.items()}, "bias": _summary(p.bias),
+                              "reason": p.reason, "approximations": p.approximations}
+                          for k, p in net.populations.items()},
         "target_profile": tgt.describe(), "timings": timings,
     }
     _figures(report, out / "figures", circuit.name)
@@ -336,6 +350,11 @@ def _markdown(r: dict) -> str:
               f"rounding error: { {k: round(v, 4) for k, v in fx['rel_weight_error'].items()} }"]
     else:
         L.append(f"Not run: {fx.get('reason')}")
+    L += ["", "## Point form per population", "", "| population | kind | neurons | fidelity | why / approximations |",
+          "|---|---|---|---|---|"]
+    for k, p in r["point_neurons"].items():
+        why = p["reason"] or "; ".join(p.get("approximations") or []) or "-"
+        L.append(f"| {k} | {p['kind']} | {p['n']} | {p['fidelity']} | {why} |")
     L += ["", "## Hardware lint", "", f"**{len(r['violations'])} violation(s)** "
           + (f"({', '.join(f'{k}: {v}' for k, v in r['violations_by_kind'].items())})" if r["violations"] else "")
           + f"; **{r['cores']} core(s)**.", "", "| severity | kind | where | limit | value | remedy |", "|---|---|---|---|---|---|"]
