@@ -35,6 +35,7 @@ from ..errors import ConfigError
 __all__ = [
     "PointPopulation", "PointProjection", "PointNet", "extract", "regular_input_spikes",
     "FixedPointNet", "fixed_point", "loihi_lif_step", "loihi_current_step", "run_fixed_point", "predict_from_counts",
+    "run_point_float",
 ]
 
 ENCODER_VARS = {"phi", "v", "ref", "lif_j"}  # encoder state in spiking_group_equations groups
@@ -573,3 +574,46 @@ def predict_from_counts(spikes: np.ndarray, readout_fraction: float) -> tuple[np
     window = max(1, int(round(readout_fraction * steps)))
     counts = spikes[steps - window:].sum(axis=0)
     return np.argmax(counts, axis=1), counts
+
+
+def run_point_float(net: PointNet, in_spikes: np.ndarray, *, tau_mem: float | None = None) -> dict[str, np.ndarray]:
+    """The point network in float64, Euler steps of dt (the NIR reading of :mod:`.nirio`, which
+    :func:`.nirbrian.nir_to_brian` also uses): per step every trace decays, ``dI/dt = −I/τ_syn``, every membrane
+    integrates ``dv/dt = r_max·(g·I + b)`` (minus ``v/tau_mem`` where given: the exported "no leak" is
+    τ_mem = 10⁶ s), a membrane above 1 spikes, the step's spikes (input ones included) make the traces jump
+    by ``g·w/(r_max_pre·τ_syn)``, and a spiking membrane is lowered by 1. Returns spikes (steps, n_trials, n)
+    per spiking population and v per integrating one."""
+    steps, n_trials = in_spikes.shape[:2]
+    pops = net.populations
+    order = [n for n, p in pops.items() if p.kind != "input"]
+    if not net.exportable:
+        raise ConfigError("the network has populations without a point-neuron form: " + "; ".join(net.reasons()))
+    I = {n: np.zeros((n_trials, pops[n].n)) for n in order}
+    v = {n: np.zeros((n_trials, pops[n].n)) for n in order}
+    out = {n: np.zeros((steps, n_trials, pops[n].n), bool if pops[n].kind == "spiking" else float) for n in order}
+    out[net.input_name] = in_spikes
+    jumps = [(p.pre, p.post, p.weight * np.asarray(p.gain, float) / (pops[p.pre].r_max * pops[p.post].tau_syn))
+             for p in net.projections]
+    for k in range(steps):
+        spk = {net.input_name: in_spikes[k]}
+        for n in order:
+            p = pops[n]
+            r = p.r_max if p.kind == "spiking" else 1.0
+            b = np.asarray(p.bias, float)
+            dv = net.dt * r * (I[n] + b)
+            if tau_mem:
+                dv = dv - net.dt * v[n] / tau_mem
+            I[n] = I[n] - net.dt * I[n] / p.tau_syn
+            v[n] = v[n] + dv
+            if p.kind == "spiking":
+                spk[n] = v[n] > 1.0
+                out[n][k] = spk[n]
+            else:
+                out[n][k] = v[n]
+        for pre, post, J in jumps:
+            if pre in spk and spk[pre].any():
+                I[post] = I[post] + spk[pre].astype(float) @ J
+        for n in order:
+            if pops[n].kind == "spiking":
+                v[n] = v[n] - spk[n]
+    return out
