@@ -55,7 +55,27 @@ def _summary(v):
 def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, samples: int = 100,
            t_samples=DEFAULT_T_SAMPLES, bits_sweep=DEFAULT_BITS_SWEEP, backend: str = "cpp", nir_export: bool = True,
            log=print) -> dict:
-    """Deploy the trained run in ``run_dir`` on ``target``; returns what deploy.json holds."""
+    """Deploy the trained run in ``run_dir`` on ``target``; returns what deploy.json holds.
+
+    Runs with one torch thread and one BLAS thread: every product here is small (one step of a network, one
+    rate-model settle), and with two threads on a busy machine the threads' hand-offs cost 10-100x the
+    arithmetic (CorInfoMax 784-500-10's twin build, whose rate-model settle is torch: 12.6 s with 2 threads,
+    1.4 s with 1, measured side by side at load 15 on 2 cores).
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _deploy(run_dir, target, weight_bits=weight_bits, out=out, samples=samples, t_samples=t_samples,
+                           bits_sweep=bits_sweep, backend=backend, nir_export=nir_export, log=log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_sweep, backend, nir_export, log) -> dict:
     from .energy import DEVICES, rate_energy, spiking_energy, training_counts
     from .lint import hardware_lint, learning_lint
     from .loader import load_trained, test_samples
@@ -76,24 +96,28 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
     bits_sweep = sorted({int(b) for b in bits_sweep} | {tgt.weight_bits}, reverse=True)
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / f"deploy-{tgt.name}"
+    t0 = time.perf_counter()
     circuit, weights, manifest, config, data = load_trained(run_dir)
     x, y = test_samples(data, samples)
+    load_s = time.perf_counter() - t0
     cc = config.compare
     r_max = float(cc.r_max) if cc else 200.0
     tau_syn = float(cc.tau_syn) if cc else 0.02
     encoding = "regular"
     t_main = t_samples[-1]
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    timings = {}
+    timings = {"load_s": load_s}
 
     # ---- quantisation and the twin ------------------------------------------------------------------------
+    t0 = time.perf_counter()
     quant = {b: quantize_all(weights, bits=b, fmt=tgt.weight_format) for b in bits_sweep}
+    timings["quantise_s"] = time.perf_counter() - t0
     variants = {"float": weights, **{f"q{b}": {k: q.values for k, q in quant[b].items()} for b in bits_sweep}}
     log(f"{circuit.name}: {len(x)} test samples, target {tgt.title}, {tgt.weight_bits}-bit {tgt.weight_format} "
         f"weights; twin runs: {list(variants)} at {t_main:g} s per sample ({backend})")
     t0 = time.perf_counter()
     res = run_variants(circuit, variants, x, t_samples=t_samples, encoding=encoding, r_max=r_max, tau_syn=tau_syn,
-                       backend=backend, seed=config.seed, log=log)
+                       backend=backend, seed=config.seed, log=log, timings=timings)
     timings["twin_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     rate_pred = {k: np.asarray(circuit.predict_rate(w, x)) for k, w in variants.items()}
@@ -107,6 +131,7 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
                    "max_rel_rms_error": max(q.rel_rms_error for q in quant[b].values())} for b in bits_sweep]
     t0 = time.perf_counter()
     net = extract(circuit, weights, x, t_sample=t_main, r_max=r_max, tau_syn=tau_syn, encoding=encoding)
+    timings["extract_s"] = time.perf_counter() - t0
     n_spiking = sum(p.n for p in net.populations.values() if p.kind != "input")
     time_curve = []
     for name in ("float", main_q):
@@ -126,6 +151,7 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
         in_pop = net.populations[net.input_name]
         in_spikes = regular_input_spikes(net.input_rates, in_pop.r_max, net.dt, net.trial_steps, in_pop.phase0)
     loihi_like = tgt.state_bits == 24 and tgt.decay_bits == 12 and tgt.weight_format == "mantissa_exp"
+    t0 = time.perf_counter()
     if net.exportable and loihi_like:
         fp = fixed_point(net, bits=tgt.weight_bits, exp_max=tgt.weight_exp_range[1], exp_min=tgt.weight_exp_range[0],
                          vth_bits=tgt.threshold_bits or 17)
@@ -151,6 +177,8 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
         fixed["reason"] = "; ".join(net.reasons())
     else:
         fixed["reason"] = f"{tgt.title} is not a Loihi-style (24-bit state, 12-bit decay, mantissa+exponent) target"
+    timings["fixed_point_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     findings, parts = hardware_lint(net, tgt, quant[tgt.weight_bits], twin_info=twin_info,
                                     fixed_point_stats=fixed.get("stats"))
     learning = learning_lint(circuit, weights, tgt)
@@ -173,7 +201,7 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
                 "learn on the host (or an embedded core) and write the weights, or reformulate the rule with traces"
                 if rule["verdict"] == "does not map" else "provide the snapshots as neuron-computed post traces",
                 "violation" if rule["verdict"] == "does not map" else "note"))
-    timings["lint_fixed_point_s"] = time.perf_counter() - t0
+    timings["lint_s"] = time.perf_counter() - t0
 
     # ---- energy -------------------------------------------------------------------------------------------
     st = res[main_q].stats
@@ -207,6 +235,8 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
         t0 = time.perf_counter()
         graph = to_nir(net)
         write_nir(out / "model.nir", graph)
+        timings["nir_export_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         nir_info = {"file": "model.nir", "nodes": len(graph.nodes), "edges": len(graph.edges),
                     "fidelity": json.loads(graph.metadata["fidelity"]),
                     "approximations": json.loads(graph.metadata["approximations"])}
@@ -221,7 +251,7 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
             })
         except ConfigError as exc:
             nir_info["round_trip"] = f"not run: {exc}"
-        timings["nir_s"] = time.perf_counter() - t0
+        timings["norse_s"] = time.perf_counter() - t0
     elif nir_export:
         nir_info["reason"] = "not exportable: " + "; ".join(net.reasons())
 
@@ -254,7 +284,10 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
                           for k, p in net.populations.items()},
         "target_profile": tgt.describe(), "timings": timings,
     }
+    t0 = time.perf_counter()
     _figures(report, out / "figures", circuit.name)
+    timings["report_s"] = time.perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - t_start  # again, with the figures
     atomic_write_json(out / "deploy.json", report)
     atomic_write_text(out / "deploy.md", _markdown(report))
     log(f"wrote {out / 'deploy.json'}, {out / 'deploy.md'}" + (f", {out / 'model.nir'}" if nir_info["file"] else ""))
@@ -405,5 +438,11 @@ def _markdown(r: dict) -> str:
             L += ["", n["round_trip"]]
     else:
         L.append(n.get("reason", "NIR export not requested"))
-    L += ["", f"timings (s): {json.dumps({k: round(v, 1) for k, v in r['timings'].items()})}", ""]
+    L += ["", "## Time per stage (s)", "", "| stage | seconds |", "|---|---|"]
+    for k, v in r["timings"].items():
+        if isinstance(v, dict):
+            L.append(f"| {k} | {', '.join(f'{n} {t:.1f}' for n, t in v.items())} (total {sum(v.values()):.1f}) |")
+        else:
+            L.append(f"| {k} | {v:.1f} |")
+    L.append("")
     return "\n".join(L)

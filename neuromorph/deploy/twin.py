@@ -53,8 +53,11 @@ def _with_fan_out(sm, syn):
 
 
 def run_variants(circuit, variants: dict, x: np.ndarray, *, t_samples, encoding: str, r_max: float, tau_syn: float,
-                 backend: str = "cpp", seed: int = 0, build_options: dict | None = None, log=None) -> dict:
-    """{variant: SpikingResult (with ``prefixes`` for every t in ``t_samples``)} for weight dicts ``variants``."""
+                 backend: str = "cpp", seed: int = 0, build_options: dict | None = None, log=None,
+                 timings: dict | None = None) -> dict:
+    """{variant: SpikingResult (with ``prefixes`` for every t in ``t_samples``)} for weight dicts ``variants``;
+    ``timings`` (a dict) receives the seconds of each stage."""
+    timings = {} if timings is None else timings
     import brian2
     from brian2 import Network, SpikeMonitor, StateMonitor, get_device, second
 
@@ -77,13 +80,16 @@ def run_variants(circuit, variants: dict, x: np.ndarray, *, t_samples, encoding:
     if backend != "cpp":
         raise ConfigError(f"deploy runs the twin on 'cpp' or 'numpy', got backend {backend!r}")
     # 1. runtime builds: what each variant sets
+    t0 = time.perf_counter()
     arrays = {}
     for name in names:
         activate("numpy")
         np.random.seed(seed)
         arrays[name] = _arrays(circuit.build_spiking_brian(variants[name], x, **opts))
     base = names[0]
+    timings["twin_runtime_builds_s"] = time.perf_counter() - t0
     # 2. one compiled twin (first variant's weights), re-run per variant
+    t0 = time.perf_counter()
     activate("cpp")
     np.random.seed(seed)
     sm = circuit.build_spiking_brian(variants[base], x, **opts)
@@ -100,10 +106,13 @@ def run_variants(circuit, variants: dict, x: np.ndarray, *, t_samples, encoding:
     net.run(sm.n_trials * sm.trial_steps * sm.dt * second, namespace=sm.brian.namespace)
     directory = tempfile.mkdtemp(prefix="neuromorph-deploy-")
     device = get_device()
+    timings["twin_cpp_build_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     device.build(directory=directory, compile=True, run=False, with_output=False)
+    timings["twin_compile_s"] = time.perf_counter() - t0
     if log:
-        log(f"compiled the twin in {time.perf_counter() - t0:.1f} s")
+        log(f"compiled the twin in {timings['twin_compile_s']:.1f} s")
+    timings["twin_runs_s"] = {}
     base_syn, base_params = arrays[base]
     results = {}
     try:
@@ -139,6 +148,7 @@ def run_variants(circuit, variants: dict, x: np.ndarray, *, t_samples, encoding:
             res = _summarise(smv, spikes, samples, sm.trial_steps, sm.t_sample)
             res.prefixes = {float(t): _summarise(smv, spikes, samples, int(round(t / sm.dt)), float(t)) for t in t_samples}
             res.timings = {"run_s": time.perf_counter() - t1}
+            timings["twin_runs_s"][name] = res.timings["run_s"]
             results[name] = res
     finally:
         shutil.rmtree(directory, ignore_errors=True)
