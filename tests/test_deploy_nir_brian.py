@@ -84,3 +84,31 @@ def test_nir_lif_by_hand():
     # Brian2's step: update (v = 0.9 v), threshold, synapses (+0.4), reset (v = 0, after the synapses):
     # v before the threshold: 0, 0.36, 0.684, 0.9756, 1.238 (spike), 0, 0.36, ...: spikes at steps 4 and 9
     assert np.flatnonzero(out).tolist() == [4, 9]
+
+
+def test_cli_simulates_a_nir_file(tmp_path):
+    """`neuromorph deploy FILE.nir --inputs X.npy` runs the file in Brian2 and predicts as the point form does."""
+    import json
+    import subprocess
+    import sys
+
+    from neuromorph.deploy.nirio import TAU_INF, to_nir, write_nir
+    from neuromorph.deploy.pointnet import extract, predict_from_counts, regular_input_spikes, run_point_float
+
+    _, c, w, x = next(n for n in _nets() if n[0] == "twocomp")
+    net = extract(c, w, x, t_sample=0.1, r_max=200.0, tau_syn=0.02)
+    write_nir(tmp_path / "m.nir", to_nir(net))
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([sys.executable, "-m", "neuromorph.cli", "deploy", str(tmp_path / "m.nir"), "--inputs",
+                        str(tmp_path / "x.npy"), "--backend", "numpy", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads((tmp_path / "o" / "brian_run.json").read_text())
+    ip = net.populations[net.input_name]
+    ref = run_point_float(net, regular_input_spikes(x, ip.r_max, net.dt, net.trial_steps, ip.phase0), tau_mem=TAU_INF)
+    pred, counts = predict_from_counts(ref[net.output], net.readout_fraction)
+    assert rep["predictions"] == pred.tolist() and rep["output_score"] == counts.tolist()
+    assert np.load(tmp_path / "o" / "brian_run.npz")["O"].shape == (net.trial_steps, 3, 3)
+    bad = subprocess.run([sys.executable, "-m", "neuromorph.cli", "deploy", str(tmp_path / "m.nir")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--inputs" in bad.stderr

@@ -95,6 +95,8 @@ def to_nir(net, *, weights: dict | None = None):
         "reset": "subtract",
         "input": "regular spikes: phase += r_max*x*dt, spike when phase >= 1, phase -= 1",
         "input_r_max": float(pops[net.input_name].r_max),
+        "input_phase0": float(pops[net.input_name].phase0),
+        "readout_fraction": float(net.readout_fraction),
         "fidelity": json.dumps(fidelity),
         "approximations": json.dumps(approx),
     }
