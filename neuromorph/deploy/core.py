@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -82,9 +81,9 @@ def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_
     from .pointnet import extract, fixed_point, predict_from_counts, regular_input_spikes, run_fixed_point
     from .quantize import quantize_all
     from .targets import get_target
-    from .twin import run_variants
+    from .twin import lap, now, run_variants
 
-    t_start = time.perf_counter()
+    t_start = now()
     tgt = get_target(target, weight_bits=weight_bits)  # unknown target: one-line error before any work
     if nir_export:
         from .nirio import require_nir
@@ -96,32 +95,33 @@ def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_
     bits_sweep = sorted({int(b) for b in bits_sweep} | {tgt.weight_bits}, reverse=True)
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / f"deploy-{tgt.name}"
-    t0 = time.perf_counter()
+    t0 = now()
     circuit, weights, manifest, config, data = load_trained(run_dir)
     x, y = test_samples(data, samples)
-    load_s = time.perf_counter() - t0
+    load_t = {}
+    lap(load_t, "load_s", t0)
     cc = config.compare
     r_max = float(cc.r_max) if cc else 200.0
     tau_syn = float(cc.tau_syn) if cc else 0.02
     encoding = "regular"
     t_main = t_samples[-1]
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    timings = {"load_s": load_s}
+    timings = load_t
 
     # ---- quantisation and the twin ------------------------------------------------------------------------
-    t0 = time.perf_counter()
+    t0 = now()
     quant = {b: quantize_all(weights, bits=b, fmt=tgt.weight_format) for b in bits_sweep}
-    timings["quantise_s"] = time.perf_counter() - t0
+    lap(timings, "quantise_s", t0)
     variants = {"float": weights, **{f"q{b}": {k: q.values for k, q in quant[b].items()} for b in bits_sweep}}
     log(f"{circuit.name}: {len(x)} test samples, target {tgt.title}, {tgt.weight_bits}-bit {tgt.weight_format} "
         f"weights; twin runs: {list(variants)} at {t_main:g} s per sample ({backend})")
-    t0 = time.perf_counter()
+    t0 = now()
     res = run_variants(circuit, variants, x, t_samples=t_samples, encoding=encoding, r_max=r_max, tau_syn=tau_syn,
                        backend=backend, seed=config.seed, log=log, timings=timings)
-    timings["twin_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    lap(timings, "twin_s", t0)
+    t0 = now()
     rate_pred = {k: np.asarray(circuit.predict_rate(w, x)) for k, w in variants.items()}
-    timings["rate_s"] = time.perf_counter() - t0
+    lap(timings, "rate_s", t0)
     main_q = f"q{tgt.weight_bits}"
     acc_float = _acc(res["float"].predictions, y)
     acc_q = _acc(res[main_q].predictions, y)
@@ -129,9 +129,9 @@ def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_
                    "rate_accuracy": _acc(rate_pred[f"q{b}"], y),
                    "agreement_with_float_twin": _acc(res[f"q{b}"].predictions, res["float"].predictions),
                    "max_rel_rms_error": max(q.rel_rms_error for q in quant[b].values())} for b in bits_sweep]
-    t0 = time.perf_counter()
+    t0 = now()
     net = extract(circuit, weights, x, t_sample=t_main, r_max=r_max, tau_syn=tau_syn, encoding=encoding)
-    timings["extract_s"] = time.perf_counter() - t0
+    lap(timings, "extract_s", t0)
     n_spiking = sum(p.n for p in net.populations.values() if p.kind != "input")
     time_curve = []
     for name in ("float", main_q):
@@ -151,7 +151,7 @@ def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_
         in_pop = net.populations[net.input_name]
         in_spikes = regular_input_spikes(net.input_rates, in_pop.r_max, net.dt, net.trial_steps, in_pop.phase0)
     loihi_like = tgt.state_bits == 24 and tgt.decay_bits == 12 and tgt.weight_format == "mantissa_exp"
-    t0 = time.perf_counter()
+    t0 = now()
     if net.exportable and loihi_like:
         fp = fixed_point(net, bits=tgt.weight_bits, exp_max=tgt.weight_exp_range[1], exp_min=tgt.weight_exp_range[0],
                          vth_bits=tgt.threshold_bits or 17)
@@ -177,8 +177,8 @@ def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_
         fixed["reason"] = "; ".join(net.reasons())
     else:
         fixed["reason"] = f"{tgt.title} is not a Loihi-style (24-bit state, 12-bit decay, mantissa+exponent) target"
-    timings["fixed_point_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    lap(timings, "fixed_point_s", t0)
+    t0 = now()
     findings, parts = hardware_lint(net, tgt, quant[tgt.weight_bits], twin_info=twin_info,
                                     fixed_point_stats=fixed.get("stats"))
     learning = learning_lint(circuit, weights, tgt)
@@ -201,7 +201,7 @@ def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_
                 "learn on the host (or an embedded core) and write the weights, or reformulate the rule with traces"
                 if rule["verdict"] == "does not map" else "provide the snapshots as neuron-computed post traces",
                 "violation" if rule["verdict"] == "does not map" else "note"))
-    timings["lint_s"] = time.perf_counter() - t0
+    lap(timings, "lint_s", t0)
 
     # ---- energy -------------------------------------------------------------------------------------------
     st = res[main_q].stats
@@ -232,11 +232,11 @@ def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_
     if nir_export and net.exportable:
         from .nirio import norse_round_trip, to_nir, write_nir
 
-        t0 = time.perf_counter()
+        t0 = now()
         graph = to_nir(net)
         write_nir(out / "model.nir", graph)
-        timings["nir_export_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        lap(timings, "nir_export_s", t0)
+        t0 = now()
         nir_info = {"file": "model.nir", "nodes": len(graph.nodes), "edges": len(graph.edges),
                     "fidelity": json.loads(graph.metadata["fidelity"]),
                     "approximations": json.loads(graph.metadata["approximations"])}
@@ -251,7 +251,7 @@ def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_
             })
         except ConfigError as exc:
             nir_info["round_trip"] = f"not run: {exc}"
-        timings["norse_s"] = time.perf_counter() - t0
+        lap(timings, "norse_s", t0)
     elif nir_export:
         nir_info["reason"] = "not exportable: " + "; ".join(net.reasons())
 
@@ -259,7 +259,7 @@ def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_
     by_kind: dict[str, int] = {}
     for f in violations:
         by_kind[f["kind"]] = by_kind.get(f["kind"], 0) + 1
-    timings["total_s"] = time.perf_counter() - t_start
+    lap(timings, "total_s", t_start)
     report = {
         "run_dir": str(run_dir), "circuit": circuit.name, "target": tgt.name, "target_title": tgt.title,
         "weight_format": tgt.weight_format, "weight_bits": tgt.weight_bits, "n_samples": int(len(x)),
@@ -284,10 +284,10 @@ def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_
                           for k, p in net.populations.items()},
         "target_profile": tgt.describe(), "timings": timings,
     }
-    t0 = time.perf_counter()
+    t0 = now()
     _figures(report, out / "figures", circuit.name)
-    timings["report_s"] = time.perf_counter() - t0
-    timings["total_s"] = time.perf_counter() - t_start  # again, with the figures
+    lap(timings, "report_s", t0)
+    lap(timings, "total_s", t_start)  # again, with the figures
     atomic_write_json(out / "deploy.json", report)
     atomic_write_text(out / "deploy.md", _markdown(report))
     log(f"wrote {out / 'deploy.json'}, {out / 'deploy.md'}" + (f", {out / 'model.nir'}" if nir_info["file"] else ""))
@@ -438,11 +438,16 @@ def _markdown(r: dict) -> str:
             L += ["", n["round_trip"]]
     else:
         L.append(n.get("reason", "NIR export not requested"))
-    L += ["", "## Time per stage (s)", "", "| stage | seconds |", "|---|---|"]
+    L += ["", "## Time per stage", "", "Wall seconds on this machine now, and CPU seconds (this process and its finished "
+          "children: g++, the compiled twin), which is about what a quiet machine needs for the single-threaded stages.",
+          "", "| stage | wall (s) | CPU (s) |", "|---|---|---|"]
+    cpu = r["timings"].get("cpu", {})
+
+    def fmt(v):
+        return f"{', '.join(f'{n} {t:.1f}' for n, t in v.items())} (total {sum(v.values()):.1f})" if isinstance(v, dict) else f"{v:.1f}"
+
     for k, v in r["timings"].items():
-        if isinstance(v, dict):
-            L.append(f"| {k} | {', '.join(f'{n} {t:.1f}' for n, t in v.items())} (total {sum(v.values()):.1f}) |")
-        else:
-            L.append(f"| {k} | {v:.1f} |")
+        if k != "cpu":
+            L.append(f"| {k} | {fmt(v)} | {fmt(cpu[k]) if k in cpu else '-'} |")
     L.append("")
     return "\n".join(L)

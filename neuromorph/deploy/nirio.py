@@ -193,8 +193,6 @@ def norse_round_trip(path, in_spikes: np.ndarray, *, dt: float, readout_fraction
     module = nirtorch.nir_to_torch(graph, node_map)
     steps = in_spikes.shape[0]
     window = max(1, int(round(readout_fraction * steps)))
-    counts, before = None, None
-    state = None
     # One step is a few small matrix products: with several threads on a busy machine OpenMP's hand-offs cost
     # ~100x the arithmetic (20 ms vs 0.12 ms for a 100x64 @ 64x256 product measured under load). Decaying
     # traces reach subnormal floats, which are also slow: flush them to zero (below 1e-38, far under float32
