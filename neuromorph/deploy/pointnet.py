@@ -16,6 +16,15 @@ recorded per population in ``approximations`` (the clip of ρ, τ_u, subtract-vs
 that does not fit (a non-linear rate function of its inputs, graded couplings, no spiking) is marked
 ``exportable=False`` with the reason.
 
+Two more forms are read the same generic way (the twin's equations, evaluated numerically per unit):
+
+* a population with no integrated soma whose ρ is ``max(g_i·I + b_i, 0)`` of its one trace, per unit ``i``
+  (pHSIC's LReLU ON/OFF pairs: ON ``g = 1/λ``, OFF ``g = −slope/λ``; per-unit ``b``, e.g. an input offset):
+  the same integrate-and-fire point neuron with per-unit gains and biases; its rectification is the
+  membrane's silence (a unit driven below 0 integrates that debt);
+* a non-spiking output whose readout variable is ``g_i·I + b_i`` of one trace (a graded trace readout):
+  ``kind = "integrating"``, a threshold-free integrator whose value over the readout window is read.
+
 :func:`fixed_point` maps the point network onto Loihi's integer neuron (Lava ``PyLifModelBitAcc`` semantics:
 24-bit ``u``/``v``, decay ``(4096 − d)/4096`` with rounding toward zero, ``du`` offset by 1, synaptic input
 and threshold shifted left by 6 bits, ``v > θ`` then ``v = 0``) with weights ``m·2**e`` (signed ``bits``-bit
