@@ -171,7 +171,8 @@ def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_
                       "(<< e, or >> -e with floor) as Lava's Dense does"],
             "not_exact": [a for p in net.populations.values() for a in p.approximations]
             + ["reset to 0 after a spike (the twin subtracts the threshold)",
-               "trace decay rounded to (du + 1)/4096 per step"],
+               "trace decay rounded to (du + 1)/4096 per step: the time constant keeps the rounding, the trace's "
+               "mean does not (weights scaled by τ_syn·(du + 1)/(4096·dt))"],
         }
     elif not net.exportable:
         fixed["reason"] = "; ".join(net.reasons())
@@ -424,7 +425,7 @@ def _markdown(r: dict) -> str:
     n = r["nir"]
     L += ["", "## NIR export and round trip", ""]
     if n["file"]:
-        L += [f"`{n['file']}`: {n['nodes']} nodes, {n['edges']} edges (Input → Linear → CubaLIF … → Output).", "",
+        L += [f"`{n['file']}`: {n['nodes']} nodes, {n['edges']} edges (Input → Linear → CubaLIF … → Output; an integrating readout is a CubaLI).", "",
               "| node | fidelity | approximations |", "|---|---|---|"]
         for node, fid in n["fidelity"].items():
             L.append(f"| {node} | {fid} | {'; '.join(n['approximations'].get(node, []))} |")
