@@ -87,3 +87,19 @@ def test_phsic_divnorm_is_declared_per_population():
     assert h.fidelity == "not exportable" and "gain" in h.reason and "zbar" in h.reason and "graded" in h.reason
     assert net.populations["readout"].fidelity == "approximate"  # the readout alone has its point form
     assert any("pool" in r for r in net.reasons())
+
+
+def test_learning_lint_reads_phsics_event_driven_updates():
+    """pHSIC's Brian2 model updates its weights in SynapticPathways (learn/apply events), not in per-step code:
+    the lint must read those (it once found no terms and said 'maps'). The rule needs the presynaptic
+    activity of another sample (out_a), which no pre trace holds."""
+    from neuromorph.circuit import get_circuit
+    from neuromorph.deploy.lint import learning_lint
+    from neuromorph.deploy.targets import get_target
+
+    c = get_circuit("phsic", sizes=[6, 8, 3], mode="plain", batch=4)
+    w = {k: np.asarray(v, float) for k, v in c.initial_weights(0).items()}
+    rules = {r["matrix"]: r for r in learning_lint(c, w, get_target("loihi2"))}
+    assert set(rules) == {"W1"}
+    assert rules["W1"]["terms"] and rules["W1"]["verdict"] == "does not map"
+    assert "out_a_pre" in rules["W1"]["reasons"][0]
