@@ -401,12 +401,28 @@ def cmd_equations(args) -> int:
     return 0
 
 
+def _deploy_nir_brian(args) -> int:
+    """`neuromorph deploy FILE.nir --inputs X.npy`: simulate a NIR graph of point neurons as a Brian2 model."""
+    from .deploy.nirbrian import simulate_nir_file
+
+    if not args.inputs:
+        raise ConfigError("simulating a .nir file needs --inputs X.npy (one row of input rates in [0, 1] per trial)")
+    rep = simulate_nir_file(args.run_dir, args.inputs, out=args.out, steps=args.steps, backend=args.backend)
+    print(f"{rep['file']}: {rep['n_trials']} trial(s) x {rep['steps']} steps in Brian2 ({rep['backend']}); output "
+          f"{rep['output']}: predictions {rep['predictions'][:20]}{' ...' if rep['n_trials'] > 20 else ''}; wrote {rep['written']}")
+    return 0
+
+
 def cmd_deploy(args) -> int:
     """Quantise, emulate, lint, price and export a trained run's spiking twin for a neuromorphic target."""
     try:
         import nir  # noqa: F401
     except ImportError:
         raise ConfigError("`neuromorph deploy` needs the deploy extra (nir, norse): pip install 'neuromorph[deploy]'") from None
+    if str(args.run_dir).endswith(".nir"):
+        return _deploy_nir_brian(args)
+    if not args.target:
+        raise ConfigError("`neuromorph deploy RUN_DIR` needs --target (loihi2 | loihi1 | spinnaker2 | xylo | generic)")
     from .deploy import deploy
 
     rep = deploy(args.run_dir, args.target, weight_bits=args.weight_bits, out=args.out, samples=args.samples,
@@ -505,8 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("deploy", help="quantise, fixed-point emulate, lint, price and NIR-export a trained run's spiking twin")
-    s.add_argument("run_dir", help="results folder of `neuromorph run`")
-    s.add_argument("--target", required=True, help="loihi2 | loihi1 | spinnaker2 | xylo | generic")
+    s.add_argument("run_dir", help="results folder of `neuromorph run`, or a .nir file to simulate in Brian2 (--inputs)")
+    s.add_argument("--target", help="loihi2 | loihi1 | spinnaker2 | xylo | generic (required for a run folder)")
+    s.add_argument("--inputs", help="with a .nir file: .npy of input rates in [0, 1], one row per trial (regular spikes)")
+    s.add_argument("--steps", type=int, default=None, help="with a .nir file: steps per trial (default: its t_sample/dt)")
     s.add_argument("--weight-bits", type=int, default=None, help="override the target's weight bits")
     s.add_argument("--out", help="output folder (default RUN_DIR/deploy-TARGET)")
     s.add_argument("--samples", type=int, default=100, help="test samples")

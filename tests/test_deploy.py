@@ -239,6 +239,11 @@ def test_deploy_end_to_end(tiny_run, tmp_path):
     c = rep["energy"]["inference"]["counts"]
     assert rep["energy_per_inference_j"]["loihi"] == pytest.approx(c["synops"] * 27.1e-12 + c["neuron_updates"] * 81e-12)
     assert rep["synops_per_inference"] > 0 and rep["cores"] >= 3
+    t = rep["timings"]  # every stage timed, wall and CPU; the stages add up to at most the total
+    stages = ("load_s", "quantise_s", "twin_s", "rate_s", "extract_s", "fixed_point_s", "lint_s", "nir_export_s", "norse_s")
+    assert set(stages) <= set(t) and set(stages) <= set(t["cpu"])
+    assert sum(t[k] for k in stages) <= t["total_s"] + 1e-6
+    assert "| twin_s |" in (out / "deploy.md").read_text()
     for fig in ("accuracy_vs_bits.png", "energy_vs_accuracy.png", "quantization_error.png"):
         assert (out / "figures" / fig).is_file()
 

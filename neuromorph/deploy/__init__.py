@@ -7,6 +7,7 @@
 * :mod:`.lint` - hardware lint and learning-rule lint;
 * :mod:`.energy` - operation counts and per-device energy estimates, with sources;
 * :mod:`.nirio` - NIR export and a Norse round trip (``pip install 'neuromorph[deploy]'``);
+* :mod:`.nirbrian` - the reverse: a NIR graph of point neurons as a Brian2 model (:func:`nir_to_brian`);
 * :mod:`.core` - :func:`deploy`, which writes deploy.json, deploy.md and model.nir;
 * :mod:`.loader` - the one function that reads a run folder.
 
@@ -15,6 +16,7 @@ Nothing here knows a circuit: everything is read off the circuit's spiking twin 
 
 from .core import deploy
 from .loader import load_trained
+from .nirbrian import nir_to_brian, run_nir_brian
 from .targets import TARGETS, Target, get_target, register_target, target_names
 
-__all__ = ["deploy", "load_trained", "Target", "TARGETS", "get_target", "register_target", "target_names"]
+__all__ = ["deploy", "load_trained", "nir_to_brian", "run_nir_brian", "Target", "TARGETS", "get_target", "register_target", "target_names"]

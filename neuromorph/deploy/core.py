@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -41,19 +40,50 @@ def _savefig(fig, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _summary(v):
+    """A point-form parameter for deploy.json: the number, or (per unit) its distinct values / range."""
+    a = np.asarray(v, float)
+    if a.ndim == 0:
+        return float(a)
+    distinct = np.unique(np.round(a, 12))
+    if len(distinct) <= 4:
+        return {"per_unit": [float(d) for d in distinct]}
+    return {"per_unit_min": float(a.min()), "per_unit_max": float(a.max())}
+
+
 def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, samples: int = 100,
            t_samples=DEFAULT_T_SAMPLES, bits_sweep=DEFAULT_BITS_SWEEP, backend: str = "cpp", nir_export: bool = True,
            log=print) -> dict:
-    """Deploy the trained run in ``run_dir`` on ``target``; returns what deploy.json holds."""
+    """Deploy the trained run in ``run_dir`` on ``target``; returns what deploy.json holds.
+
+    Runs with one torch thread and one BLAS thread: every product here is small (one step of a network, one
+    rate-model settle), and with two threads on a busy machine the threads' hand-offs cost 10-100x the
+    arithmetic (CorInfoMax 784-500-10's twin build, whose rate-model settle is torch: 12.6 s with 2 threads,
+    1.4 s with 1, measured side by side at load 15 on 2 cores).
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return _deploy(run_dir, target, weight_bits=weight_bits, out=out, samples=samples, t_samples=t_samples,
+                           bits_sweep=bits_sweep, backend=backend, nir_export=nir_export, log=log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _deploy(run_dir, target: str, *, weight_bits, out, samples, t_samples, bits_sweep, backend, nir_export, log) -> dict:
     from .energy import DEVICES, rate_energy, spiking_energy, training_counts
     from .lint import hardware_lint, learning_lint
     from .loader import load_trained, test_samples
     from .pointnet import extract, fixed_point, predict_from_counts, regular_input_spikes, run_fixed_point
     from .quantize import quantize_all
     from .targets import get_target
-    from .twin import run_variants
+    from .twin import lap, now, run_variants
 
-    t_start = time.perf_counter()
+    t_start = now()
     tgt = get_target(target, weight_bits=weight_bits)  # unknown target: one-line error before any work
     if nir_export:
         from .nirio import require_nir
@@ -65,28 +95,33 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
     bits_sweep = sorted({int(b) for b in bits_sweep} | {tgt.weight_bits}, reverse=True)
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / f"deploy-{tgt.name}"
+    t0 = now()
     circuit, weights, manifest, config, data = load_trained(run_dir)
     x, y = test_samples(data, samples)
+    load_t = {}
+    lap(load_t, "load_s", t0)
     cc = config.compare
     r_max = float(cc.r_max) if cc else 200.0
     tau_syn = float(cc.tau_syn) if cc else 0.02
     encoding = "regular"
     t_main = t_samples[-1]
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    timings = {}
+    timings = load_t
 
     # ---- quantisation and the twin ------------------------------------------------------------------------
+    t0 = now()
     quant = {b: quantize_all(weights, bits=b, fmt=tgt.weight_format) for b in bits_sweep}
+    lap(timings, "quantise_s", t0)
     variants = {"float": weights, **{f"q{b}": {k: q.values for k, q in quant[b].items()} for b in bits_sweep}}
     log(f"{circuit.name}: {len(x)} test samples, target {tgt.title}, {tgt.weight_bits}-bit {tgt.weight_format} "
         f"weights; twin runs: {list(variants)} at {t_main:g} s per sample ({backend})")
-    t0 = time.perf_counter()
+    t0 = now()
     res = run_variants(circuit, variants, x, t_samples=t_samples, encoding=encoding, r_max=r_max, tau_syn=tau_syn,
-                       backend=backend, seed=config.seed, log=log)
-    timings["twin_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
+                       backend=backend, seed=config.seed, log=log, timings=timings)
+    lap(timings, "twin_s", t0)
+    t0 = now()
     rate_pred = {k: np.asarray(circuit.predict_rate(w, x)) for k, w in variants.items()}
-    timings["rate_s"] = time.perf_counter() - t0
+    lap(timings, "rate_s", t0)
     main_q = f"q{tgt.weight_bits}"
     acc_float = _acc(res["float"].predictions, y)
     acc_q = _acc(res[main_q].predictions, y)
@@ -94,8 +129,9 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
                    "rate_accuracy": _acc(rate_pred[f"q{b}"], y),
                    "agreement_with_float_twin": _acc(res[f"q{b}"].predictions, res["float"].predictions),
                    "max_rel_rms_error": max(q.rel_rms_error for q in quant[b].values())} for b in bits_sweep]
-    t0 = time.perf_counter()
+    t0 = now()
     net = extract(circuit, weights, x, t_sample=t_main, r_max=r_max, tau_syn=tau_syn, encoding=encoding)
+    lap(timings, "extract_s", t0)
     n_spiking = sum(p.n for p in net.populations.values() if p.kind != "input")
     time_curve = []
     for name in ("float", main_q):
@@ -115,6 +151,7 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
         in_pop = net.populations[net.input_name]
         in_spikes = regular_input_spikes(net.input_rates, in_pop.r_max, net.dt, net.trial_steps, in_pop.phase0)
     loihi_like = tgt.state_bits == 24 and tgt.decay_bits == 12 and tgt.weight_format == "mantissa_exp"
+    t0 = now()
     if net.exportable and loihi_like:
         fp = fixed_point(net, bits=tgt.weight_bits, exp_max=tgt.weight_exp_range[1], exp_min=tgt.weight_exp_range[0],
                          vth_bits=tgt.threshold_bits or 17)
@@ -124,7 +161,8 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
             "available": True, "accuracy": _acc(pred_fp, y),
             "agreement_with_quantized_twin": _acc(pred_fp, res[main_q].predictions),
             "agreement_with_float_twin": _acc(pred_fp, res["float"].predictions),
-            "spikes_per_inference": {k: float(v.sum() / len(x)) for k, v in spikes.items()},
+            "spikes_per_inference": {k: float(v.sum() / len(x)) for k, v in spikes.items()
+                                     if net.populations[k].kind != "integrating"},
             "du": fp.du, "vth": fp.vth, "exponents": fp.exponent, "rel_weight_error": fp.rel_weight_error,
             "tau_syn_rel_error": fp.tau_error, "notes": fp.notes, "stats": fp.stats,
             "exact": ["integer state updates (24-bit u wrap, v clip, 12-bit decays, 17-bit threshold << 6, "
@@ -133,12 +171,15 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
                       "(<< e, or >> -e with floor) as Lava's Dense does"],
             "not_exact": [a for p in net.populations.values() for a in p.approximations]
             + ["reset to 0 after a spike (the twin subtracts the threshold)",
-               "trace decay rounded to (du + 1)/4096 per step"],
+               "trace decay rounded to (du + 1)/4096 per step: the time constant keeps the rounding, the trace's "
+               "mean does not (weights scaled by τ_syn·(du + 1)/(4096·dt))"],
         }
     elif not net.exportable:
         fixed["reason"] = "; ".join(net.reasons())
     else:
         fixed["reason"] = f"{tgt.title} is not a Loihi-style (24-bit state, 12-bit decay, mantissa+exponent) target"
+    lap(timings, "fixed_point_s", t0)
+    t0 = now()
     findings, parts = hardware_lint(net, tgt, quant[tgt.weight_bits], twin_info=twin_info,
                                     fixed_point_stats=fixed.get("stats"))
     learning = learning_lint(circuit, weights, tgt)
@@ -161,7 +202,7 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
                 "learn on the host (or an embedded core) and write the weights, or reformulate the rule with traces"
                 if rule["verdict"] == "does not map" else "provide the snapshots as neuron-computed post traces",
                 "violation" if rule["verdict"] == "does not map" else "note"))
-    timings["lint_fixed_point_s"] = time.perf_counter() - t0
+    lap(timings, "lint_s", t0)
 
     # ---- energy -------------------------------------------------------------------------------------------
     st = res[main_q].stats
@@ -192,9 +233,11 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
     if nir_export and net.exportable:
         from .nirio import norse_round_trip, to_nir, write_nir
 
-        t0 = time.perf_counter()
+        t0 = now()
         graph = to_nir(net)
         write_nir(out / "model.nir", graph)
+        lap(timings, "nir_export_s", t0)
+        t0 = now()
         nir_info = {"file": "model.nir", "nodes": len(graph.nodes), "edges": len(graph.edges),
                     "fidelity": json.loads(graph.metadata["fidelity"]),
                     "approximations": json.loads(graph.metadata["approximations"])}
@@ -209,7 +252,7 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
             })
         except ConfigError as exc:
             nir_info["round_trip"] = f"not run: {exc}"
-        timings["nir_s"] = time.perf_counter() - t0
+        lap(timings, "norse_s", t0)
     elif nir_export:
         nir_info["reason"] = "not exportable: " + "; ".join(net.reasons())
 
@@ -217,7 +260,7 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
     by_kind: dict[str, int] = {}
     for f in violations:
         by_kind[f["kind"]] = by_kind.get(f["kind"], 0) + 1
-    timings["total_s"] = time.perf_counter() - t_start
+    lap(timings, "total_s", t_start)
     report = {
         "run_dir": str(run_dir), "circuit": circuit.name, "target": tgt.name, "target_title": tgt.title,
         "weight_format": tgt.weight_format, "weight_bits": tgt.weight_bits, "n_samples": int(len(x)),
@@ -237,10 +280,15 @@ def deploy(run_dir, target: str, *, weight_bits: int | None = None, out=None, sa
         "energy": energy,
         "nir_file": nir_info["file"], "nir": nir_info,
         "point_neurons": {k: {"kind": p.kind, "n": p.n, "fidelity": p.fidelity, "tau_syn": p.tau_syn, "tau_u": p.tau_u,
-                              "gains": p.gains, "reason": p.reason} for k, p in net.populations.items()},
+                              "gains": {t: _summary(g) for t, g in p.gains.items()}, "bias": _summary(p.bias),
+                              "reason": p.reason, "approximations": p.approximations}
+                          for k, p in net.populations.items()},
         "target_profile": tgt.describe(), "timings": timings,
     }
+    t0 = now()
     _figures(report, out / "figures", circuit.name)
+    lap(timings, "report_s", t0)
+    lap(timings, "total_s", t_start)  # again, with the figures
     atomic_write_json(out / "deploy.json", report)
     atomic_write_text(out / "deploy.md", _markdown(report))
     log(f"wrote {out / 'deploy.json'}, {out / 'deploy.md'}" + (f", {out / 'model.nir'}" if nir_info["file"] else ""))
@@ -336,6 +384,11 @@ def _markdown(r: dict) -> str:
               f"rounding error: { {k: round(v, 4) for k, v in fx['rel_weight_error'].items()} }"]
     else:
         L.append(f"Not run: {fx.get('reason')}")
+    L += ["", "## Point form per population", "", "| population | kind | neurons | fidelity | why / approximations |",
+          "|---|---|---|---|---|"]
+    for k, p in r["point_neurons"].items():
+        why = p["reason"] or "; ".join(p.get("approximations") or []) or "-"
+        L.append(f"| {k} | {p['kind']} | {p['n']} | {p['fidelity']} | {why} |")
     L += ["", "## Hardware lint", "", f"**{len(r['violations'])} violation(s)** "
           + (f"({', '.join(f'{k}: {v}' for k, v in r['violations_by_kind'].items())})" if r["violations"] else "")
           + f"; **{r['cores']} core(s)**.", "", "| severity | kind | where | limit | value | remedy |", "|---|---|---|---|---|---|"]
@@ -372,7 +425,7 @@ def _markdown(r: dict) -> str:
     n = r["nir"]
     L += ["", "## NIR export and round trip", ""]
     if n["file"]:
-        L += [f"`{n['file']}`: {n['nodes']} nodes, {n['edges']} edges (Input → Linear → CubaLIF … → Output).", "",
+        L += [f"`{n['file']}`: {n['nodes']} nodes, {n['edges']} edges (Input → Linear → CubaLIF … → Output; an integrating readout is a CubaLI).", "",
               "| node | fidelity | approximations |", "|---|---|---|"]
         for node, fid in n["fidelity"].items():
             L.append(f"| {node} | {fid} | {'; '.join(n['approximations'].get(node, []))} |")
@@ -386,5 +439,16 @@ def _markdown(r: dict) -> str:
             L += ["", n["round_trip"]]
     else:
         L.append(n.get("reason", "NIR export not requested"))
-    L += ["", f"timings (s): {json.dumps({k: round(v, 1) for k, v in r['timings'].items()})}", ""]
+    L += ["", "## Time per stage", "", "Wall seconds on this machine now, and CPU seconds (this process and its finished "
+          "children: g++, the compiled twin), which is about what a quiet machine needs for the single-threaded stages.",
+          "", "| stage | wall (s) | CPU (s) |", "|---|---|---|"]
+    cpu = r["timings"].get("cpu", {})
+
+    def fmt(v):
+        return f"{', '.join(f'{n} {t:.1f}' for n, t in v.items())} (total {sum(v.values()):.1f})" if isinstance(v, dict) else f"{v:.1f}"
+
+    for k, v in r["timings"].items():
+        if k != "cpu":
+            L.append(f"| {k} | {fmt(v)} | {fmt(cpu[k]) if k in cpu else '-'} |")
+    L.append("")
     return "\n".join(L)

@@ -194,8 +194,10 @@ def learning_lint(circuit, weights, target) -> list[dict]:
         return "external"
 
     for mname, (S, _shape, _var) in model.weight_probes.items():
+        # the update runs every step (a CodeRunner) or on an event (a SynapticPathway's on_pre, e.g. pHSIC's
+        # learn/apply pathways triggered at a phase's end)
         codes = [getattr(co, "abstract_code", "") or "" for co in S.contained_objects
-                 if type(co).__name__ == "CodeRunner"]
+                 if type(co).__name__ in ("CodeRunner", "SynapticPathway")]
         updates = [(lhs, op, rhs) for c in codes for lhs, op, rhs in _assignments(c) if lhs in ("acc", "w")]
         terms, factors, post_products, globals_ = [], {}, set(), set()
         nonlinear = []

@@ -16,6 +16,7 @@ Every run lasts the longest ``t_samples`` per sample; shorter times are read off
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 import time
@@ -24,7 +25,22 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["run_variants"]
+__all__ = ["run_variants", "now", "lap"]
+
+
+def now() -> tuple[float, float]:
+    """(wall, CPU) seconds; CPU includes finished child processes (g++, the compiled twin), so on a shared
+    machine it says what a stage costs when the machine is quiet, where wall time says what it cost now."""
+    t = os.times()
+    return time.perf_counter(), t.user + t.system + t.children_user + t.children_system
+
+
+def lap(timings: dict, name: str, start: tuple[float, float]) -> float:
+    """Record the wall seconds since ``start`` as timings[name] and the CPU seconds as timings["cpu"][name]."""
+    wall, cpu = now()
+    timings[name] = wall - start[0]
+    timings.setdefault("cpu", {})[name] = cpu - start[1]
+    return timings[name]
 
 
 def _arrays(sm):
@@ -53,8 +69,11 @@ def _with_fan_out(sm, syn):
 
 
 def run_variants(circuit, variants: dict, x: np.ndarray, *, t_samples, encoding: str, r_max: float, tau_syn: float,
-                 backend: str = "cpp", seed: int = 0, build_options: dict | None = None, log=None) -> dict:
-    """{variant: SpikingResult (with ``prefixes`` for every t in ``t_samples``)} for weight dicts ``variants``."""
+                 backend: str = "cpp", seed: int = 0, build_options: dict | None = None, log=None,
+                 timings: dict | None = None) -> dict:
+    """{variant: SpikingResult (with ``prefixes`` for every t in ``t_samples``)} for weight dicts ``variants``;
+    ``timings`` (a dict) receives the seconds of each stage."""
+    timings = {} if timings is None else timings
     import brian2
     from brian2 import Network, SpikeMonitor, StateMonitor, get_device, second
 
@@ -77,13 +96,16 @@ def run_variants(circuit, variants: dict, x: np.ndarray, *, t_samples, encoding:
     if backend != "cpp":
         raise ConfigError(f"deploy runs the twin on 'cpp' or 'numpy', got backend {backend!r}")
     # 1. runtime builds: what each variant sets
+    t0 = now()
     arrays = {}
     for name in names:
         activate("numpy")
         np.random.seed(seed)
         arrays[name] = _arrays(circuit.build_spiking_brian(variants[name], x, **opts))
     base = names[0]
+    lap(timings, "twin_runtime_builds_s", t0)
     # 2. one compiled twin (first variant's weights), re-run per variant
+    t0 = now()
     activate("cpp")
     np.random.seed(seed)
     sm = circuit.build_spiking_brian(variants[base], x, **opts)
@@ -100,10 +122,13 @@ def run_variants(circuit, variants: dict, x: np.ndarray, *, t_samples, encoding:
     net.run(sm.n_trials * sm.trial_steps * sm.dt * second, namespace=sm.brian.namespace)
     directory = tempfile.mkdtemp(prefix="neuromorph-deploy-")
     device = get_device()
-    t0 = time.perf_counter()
+    lap(timings, "twin_cpp_build_s", t0)
+    t0 = now()
     device.build(directory=directory, compile=True, run=False, with_output=False)
+    lap(timings, "twin_compile_s", t0)
     if log:
-        log(f"compiled the twin in {time.perf_counter() - t0:.1f} s")
+        log(f"compiled the twin in {timings['twin_compile_s']:.1f} s")
+    timings["twin_runs_s"] = {}
     base_syn, base_params = arrays[base]
     results = {}
     try:
@@ -124,7 +149,7 @@ def run_variants(circuit, variants: dict, x: np.ndarray, *, t_samples, encoding:
             for (gname, var), vals in params.items():
                 if not np.array_equal(vals, base_params[(gname, var)]):
                     run_args[getattr(objs[gname], var)] = vals
-            t1 = time.perf_counter()
+            t1 = now()
             device.run(results_directory=f"results_{k}", run_args=run_args, with_output=False)
             spikes = {}
             for pname, mon in mons.items():
@@ -138,7 +163,11 @@ def run_variants(circuit, variants: dict, x: np.ndarray, *, t_samples, encoding:
             smv = dataclasses.replace(sm, projections=_with_fan_out(sm, syn))
             res = _summarise(smv, spikes, samples, sm.trial_steps, sm.t_sample)
             res.prefixes = {float(t): _summarise(smv, spikes, samples, int(round(t / sm.dt)), float(t)) for t in t_samples}
-            res.timings = {"run_s": time.perf_counter() - t1}
+            run_t = {}
+            lap(run_t, name, t1)
+            res.timings = {"run_s": run_t[name]}
+            timings["twin_runs_s"][name] = run_t[name]
+            timings.setdefault("cpu", {}).setdefault("twin_runs_s", {})[name] = run_t["cpu"][name]
             results[name] = res
     finally:
         shutil.rmtree(directory, ignore_errors=True)
