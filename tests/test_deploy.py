@@ -271,3 +271,23 @@ def test_deploy_checkpoint_mismatch_is_one_line(tiny_run, tmp_path):
     r = _cli("deploy", str(bad), "--target", "loihi2")
     # the runner's reader (load_run) finds the edited config: its digest is no longer the manifest's
     assert r.returncode == 2 and "digest" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_learning_lint_falls_back_to_the_verification_instance():
+    """URFB trained with batch > 1 has no Brian2 training model (the circuit refuses it with a
+    NotImplementedError): deploy lints the same rule on the verification instance and says so, instead of
+    failing after the twin runs."""
+    from circuits.urfb.circuit import URFB
+    from neuromorph.deploy.core import lint_learning_rules
+    from neuromorph.deploy.lint import learning_lint
+
+    trained = URFB().with_params(sizes=[6, 5, 4, 3], batch=20)
+    weights = trained.initial_weights(0)
+    with pytest.raises(NotImplementedError):
+        learning_lint(trained, weights, get_target("loihi2"))
+    entries = lint_learning_rules(trained, weights, get_target("loihi2"))
+    # one entry per plastic matrix of the verification instance (W and R of every layer), each with the reason
+    small = trained.verification_circuit()
+    assert sorted(e["matrix"] for e in entries) == sorted(small.plastic_names())
+    assert all("batch = 1" in e["note"] for e in entries)
+    assert {e["verdict"] for e in entries} <= {"maps", "maps with conditions", "does not map"}
