@@ -157,26 +157,6 @@ def lateral_DO(p, k, G, B):
 
 # ---- reading the model back ----------------------------------------------------------------------------------------
 def equations(model: BrianModel) -> list[GroupEquations]:
-    """What Brian2 holds (``BrianModel.equations``), with each synapse object's event-driven learning code
-    (the pathways, which the generic read-back does not list) right after it."""
-    objects = {obj.name: obj for obj in model.objects}
-    out = []
-    for entry in model.equations():
-        out.append(entry)
-        for pathway in getattr(objects.get(entry.name), "_pathways", ()):
-            template = getattr(pathway, "_nm_template", None)
-            lines = []
-            for text in str(pathway.code).splitlines():
-                text = text.split("#", 1)[0].strip()
-                if text:
-                    same = [eq for eq in (template.lines if template else ()) if eq.line == text]
-                    src = same[0] if same else (template.ref_of(Eq(text).target) if template else None)
-                    lines.append(Eq(text, src.ref if src else "", src.doc if src else ""))
-            names = {n for eq in lines for n in re.findall(r"[A-Za-z_]\w*", eq.line)}
-            used = {k: v for k, v in (pathway.synapses.namespace or {}).items() if k in names}
-            event = pathway.event
-            ref = (template.ref + "; " if template and template.ref else "") + \
-                f"on event '{event}' ({LEARNING_EVENTS.get(event, event)}) of {pathway.source.name}"
-            out.append(GroupEquations(pathway.name, tuple(lines), used, kind="code", when=pathway.when,
-                                      order=int(pathway.order), ref=ref))
-    return out
+    """What Brian2 holds (``BrianModel.equations``): each synapse object's event-driven learning code (its
+    pathway) follows it."""
+    return model.equations()
