@@ -13,7 +13,9 @@ the binary's own simulation-loop time (``sim_s``), best of the repeats.
 ``neuromorph/`` in a temporary folder) in the same session, alternating before/after case by case so both see the
 same machine load, and checks that both versions end with the same weights (max relative difference).
 
-Every case runs in its own Python process (a fresh Brian2 device and import of the measured code). Writes
+Every case runs in its own Python process (a fresh Brian2 device and import of the measured code). The cases of
+one version share a build folder: Brian2 rewrites only the files whose text changed, so make recompiles the
+circuit's code objects and not Brian2's library each time (the build is most of this script's time). Writes
 ``DIR/brian_speed.json`` and ``DIR/brian_speed.md`` atomically.
 """
 
@@ -105,7 +107,7 @@ def _run_case(case, width, work, repeats, code_root: Path, tmp: Path, tag: str, 
     out = tmp / f"{case}-{tag}.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code_root), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", case, "--width", str(width), "--work", str(work),
-           "--repeats", str(repeats), "--out", str(out), "--build-dir", str(tmp / f"build-{case}-{tag}")] + (["--profile"] if profile else [])
+           "--repeats", str(repeats), "--out", str(out), "--build-dir", str(tmp / f"build-{tag}")] + (["--profile"] if profile else [])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=str(tmp), capture_output=True, text=True)
     if proc.returncode:
@@ -113,7 +115,6 @@ def _run_case(case, width, work, repeats, code_root: Path, tmp: Path, tag: str, 
         raise SystemExit(_error(f"{case} ({tag}) failed: {' | '.join(tail)}"))
     row = json.loads(out.read_text())
     row["total_s"] = time.perf_counter() - t0
-    shutil.rmtree(tmp / f"build-{case}-{tag}", ignore_errors=True)
     return row
 
 
