@@ -85,6 +85,7 @@ def build(p: SMPCParams, schedule, weights, data, dt: float, n_trials: int) -> B
         dt=dt,
         state_probes={"y": (Y, "y"), "v": (Z, "v"), "z": (Z, "z"), "zeta": (Zeta, "zeta")},
         weight_probes={"W": (W, shapes["W"], "w"), "M": (M, shapes["M"], "w"), "Omega": (Om, shapes["Omega"], "w")},
+        transposed_copies={"Omega": (OmT, "w")},
         inputs={k: tas[f"{k}_in"] for k in TRIAL_INPUTS},
         namespace=dict(tas),
     )
