@@ -147,4 +147,7 @@ def lateral_DO(p, k, G, B):
 def equations(model: BrianModel) -> list[GroupEquations]:
     """What Brian2 holds (``BrianModel.equations``): each synapse object's event-driven learning code (its
     pathway) follows it."""
+    for obj in model.objects:
+        # built to be read, never run: without a network id Brian2 warns on deletion (Circuit.equations does this)
+        object.__setattr__(obj, "_network", "read back by equations")
     return model.equations()
