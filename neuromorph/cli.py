@@ -388,7 +388,7 @@ def cmd_bench(args) -> int:
 
 def cmd_equations(args) -> int:
     """Each Brian2 object's equations as Brian2 holds them, with namespace values and the paper's references."""
-    from .brian.blocks import flag_names
+    from .brian.blocks import schedule_flags
     from .brian.devices import activate
     from .brian.equations import format_equations
     from .circuit import get_circuit
@@ -397,7 +397,7 @@ def cmd_equations(args) -> int:
     activate("numpy")  # runtime device: building the objects compiles nothing
     groups = circuit.equations()
     print(f"{circuit.name}: {type(circuit).description}")
-    print(format_equations(groups, flag_names(circuit.schedule)))
+    print(format_equations(groups, schedule_flags(circuit.schedule)))
     return 0
 
 

@@ -39,20 +39,26 @@ def test_templates_are_symbolic_data():
     assert apply.code(comments=False) == "w += apply_update_post*eta*acc\nacc = acc*(1 - apply_update_post)"
 
 
-def _toy(n_trials=6):
-    """Two inputs -> one output; Hebbian term r_pre*r_post accumulated on the last step, applied every 2 trials."""
+def _toy(n_trials=6, event_driven=False):
+    """Two inputs -> one output; Hebbian term r_pre*r_post accumulated on the last step, applied every 2 trials
+    (``event_driven``: as the pathway of X's learning event, blocks.learning_synapses)."""
     sch = PhaseSchedule((Phase("only", 3, clamp=("x",), resets=("zero",), gates=("learn",)),), trials_per_update=2)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (n_trials, 2))
     w0 = np.array([[0.3], [-0.2]])
     tas = blocks.trial_inputs({"x": x}, ["x"], 3 * 1e-4)
-    X = blocks.neuron_group(2, GroupEquations("X", ("r = clamp_x*x_in(t, i) : 1",)), schedule=sch)
+    events = {"learn": blocks.learning_event("gate_learn", "apply_update")} if event_driven else None
+    X = blocks.neuron_group(2, GroupEquations("X", ("r = clamp_x*x_in(t, i) : 1",)), schedule=sch, events=events)
     out = GroupEquations("O", (Eq("du/dt = (-u + I)/tau : 1", "toy 1"), Eq("r = u : 1", "toy 2"), "I : 1", "r_mem : 1"))
     O = blocks.neuron_group(1, out, schedule=sch)
     blocks.phase_reset(O, ["u = u*(1 - reset_zero)"])
     blocks.gated_store(O, [("r_mem", "r")], "gate_learn")
-    S = blocks.projection(X, O, "W", "I", w0, plastic=True)
-    blocks.windowed_plasticity(S, WindowedRule("r_pre*r_post", "gate_learn_post", namespace={"eta": 0.5 / 2}, ref="toy 3"))
+    rule = WindowedRule("r_pre*r_post", "gate_learn_post", namespace={"eta": 0.5 / 2}, ref="toy 3")
+    if event_driven:
+        S = blocks.projection(X, O, "W", "I", w0, learning=rule)
+    else:
+        S = blocks.projection(X, O, "W", "I", w0, plastic=True)
+        blocks.windowed_plasticity(S, rule)
     from brian2 import second
 
     from neuromorph.brian import BrianModel
@@ -92,6 +98,30 @@ def test_blocks_compose_a_model_with_hand_computed_numbers():
     assert "I_post = w*r_pre : 1 (summed)" in [eq.line for eq in groups["W"].lines]
     text = format_equations(model.equations(), blocks.flag_names(model.schedule))
     assert "where eta = 0.25" in text and "# toy 1" in text
+
+
+def test_event_driven_learning_gives_the_same_numbers():
+    """learning_synapses runs the rule only on the learning steps, as one pathway: the weights equal the hand
+    computation and the every-step blocks' result exactly; the read-back lists the pathway and its event."""
+    from neuromorph.brian import activate, run_model
+
+    results = {}
+    for event_driven in (False, True):
+        activate("numpy")
+        model, x, w0 = _toy(event_driven=event_driven)
+        trace, _ = run_model(model)
+        results[event_driven] = trace.weights["W"]
+    np.testing.assert_allclose(results[True], _by_hand(x, w0), rtol=0, atol=1e-14)
+    assert np.array_equal(results[True], results[False])
+    groups = {g.name: g for g in model.equations()}
+    learn = groups["W_learn"]
+    assert [eq.line for eq in learn.lines] == ["acc += gate_learn_post*(r_pre*r_post)", "w += apply_update_post*eta*acc",
+                                                "acc = acc*(1 - apply_update_post)"]
+    assert learn.event == "'learn' (gate_learn + apply_update > 0) of X" and (learn.when, learn.order) == ("end", 1)
+    assert learn.namespace == {"eta": 0.25} and "W_acc" not in groups
+    text = format_equations(model.equations(), blocks.schedule_flags(model.schedule))
+    assert "W_learn  (on event 'learn' (gate_learn + apply_update > 0) of X, end slot, order 1)  [toy 3]" in text
+    assert "    gate_learn = int(k == 2) : 1 (constant over dt)" in text
 
 
 def test_run_code_refuses_two_values_for_one_symbol():

@@ -18,13 +18,11 @@ order 1). The code is the blocks' text with the same gates, so the numbers are t
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from neuromorph.brian import BrianModel, set_weight_matrix
-from neuromorph.brian.blocks import attach, neuron_group, phase_reset, relay, synapses, trial_inputs
-from neuromorph.brian.equations import Eq, GroupEquations
+from neuromorph.brian.blocks import learning_synapses, neuron_group, phase_reset, relay, trial_inputs
+from neuromorph.brian.equations import GroupEquations
 
 from . import equations as E
 from .params import CorInfoMaxParams, lateral_coefficients, phase_schedule
@@ -102,7 +100,8 @@ def interneuron(p: CorInfoMaxParams, k: int, sch):
 # ---- projections -------------------------------------------------------------------------------------------------
 def _learning_synapses(pre, post, template: GroupEquations, acc: GroupEquations, apply: GroupEquations, **kwargs):
     """Synapses from ``template`` whose learning code (``acc`` then ``apply``) is one pathway ``learn`` run on
-    ``pre``'s event ``learn`` in ``acc``'s slot (``end``, order 1) instead of on every step.
+    ``pre``'s event ``learn`` in ``acc``'s slot (``end``, order 1) instead of on every step
+    (blocks.learning_synapses).
 
     One pathway is exact: the window's update falls on the last step of a trial, which is a learning step,
     and no accumulated term reads a weight, so applying a synapse's update right after its own accumulation
@@ -110,18 +109,7 @@ def _learning_synapses(pre, post, template: GroupEquations, acc: GroupEquations,
     """
     code = GroupEquations(f"{template.name}_learn", acc.lines + apply.lines, {**acc.namespace, **apply.namespace},
                           kind="code", when=acc.when, order=acc.order, ref=acc.ref)
-    namespace = dict(template.namespace)
-    for key, value in code.namespace.items():
-        if key in namespace and namespace[key] != value:
-            raise ValueError(f"{template.name}: symbol {key!r} bound twice ({namespace[key]!r}, {value!r})")
-        namespace[key] = value
-    S = synapses(
-        pre, post, GroupEquations(template.name, template.lines, namespace, kind="synapses", ref=template.ref),
-        on_pre={"learn": code.code(comments=False)}, on_event={"learn": "learn"}, **kwargs,
-    )
-    S.learn.when, S.learn.order = code.when, code.order
-    attach(S.learn, code)
-    return S
+    return learning_synapses(pre, post, template, code, event="learn", **kwargs)
 
 
 def hebbian_projection(p, name, pre, post, target, error, lr, weights, lr_factor, ref):
@@ -157,26 +145,9 @@ def lateral_DO(p, k, G, B):
 
 # ---- reading the model back ----------------------------------------------------------------------------------------
 def equations(model: BrianModel) -> list[GroupEquations]:
-    """What Brian2 holds (``BrianModel.equations``), with each synapse object's event-driven learning code
-    (the pathways, which the generic read-back does not list) right after it."""
-    objects = {obj.name: obj for obj in model.objects}
-    out = []
-    for entry in model.equations():
-        out.append(entry)
-        for pathway in getattr(objects.get(entry.name), "_pathways", ()):
-            template = getattr(pathway, "_nm_template", None)
-            lines = []
-            for text in str(pathway.code).splitlines():
-                text = text.split("#", 1)[0].strip()
-                if text:
-                    same = [eq for eq in (template.lines if template else ()) if eq.line == text]
-                    src = same[0] if same else (template.ref_of(Eq(text).target) if template else None)
-                    lines.append(Eq(text, src.ref if src else "", src.doc if src else ""))
-            names = {n for eq in lines for n in re.findall(r"[A-Za-z_]\w*", eq.line)}
-            used = {k: v for k, v in (pathway.synapses.namespace or {}).items() if k in names}
-            event = pathway.event
-            ref = (template.ref + "; " if template and template.ref else "") + \
-                f"on event '{event}' ({LEARNING_EVENTS.get(event, event)}) of {pathway.source.name}"
-            out.append(GroupEquations(pathway.name, tuple(lines), used, kind="code", when=pathway.when,
-                                      order=int(pathway.order), ref=ref))
-    return out
+    """What Brian2 holds (``BrianModel.equations``): each synapse object's event-driven learning code (its
+    pathway) follows it."""
+    for obj in model.objects:
+        # built to be read, never run: without a network id Brian2 warns on deletion (Circuit.equations does this)
+        object.__setattr__(obj, "_network", "read back by equations")
+    return model.equations()

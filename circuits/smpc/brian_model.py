@@ -13,14 +13,11 @@ from .params import SMPCParams, weight_layout
 TRIAL_INPUTS = ("x", "y0", "z0", "zeta0")
 
 
-def plasticity(S, rule):
-    """``blocks.windowed_plasticity`` in one code block (``end`` slot, order 1): accumulate, then apply and
-    clear on the window's last step. The gate (end of the synaptic phase) and ``apply_update`` fall on the same
-    step, so the order within the block is the order of the two blocks; one compiled object per synapse
-    group instead of two (the cython compile dominates the test time)."""
-    acc, apply = rule.accumulate(f"{S.name}_acc"), rule.apply(f"{S.name}_apply")
-    return blocks.run_code(S, GroupEquations(f"{S.name}_plasticity", acc.lines + apply.lines, rule.namespace,
-                                             kind="code", when="end", order=1, ref=rule.ref))
+# The steps where learning code runs: the end of the synaptic phase (gate_learn; apply_update falls on it). The
+# presynaptic groups of W, M and Omega (X, Y, Z) raise this event there, and each plastic projection runs its
+# accumulate-then-apply rule as the event's pathway (blocks.learning_synapses): one pass over its synapses per
+# trial instead of one per step.
+LEARN = {"learn": blocks.learning_event("gate_learn", "apply_update")}
 
 
 def build(p: SMPCParams, schedule, weights, data, dt: float, n_trials: int) -> BrianModel:
@@ -30,11 +27,10 @@ def build(p: SMPCParams, schedule, weights, data, dt: float, n_trials: int) -> B
 
     T = schedule.trial_steps
     tas = blocks.trial_inputs(data, TRIAL_INPUTS, T * dt)
-    # X needs no schedule flags (x is clamped in both phases): one code object fewer to compile.
-    X = blocks.neuron_group(p.n_in, eqs.inputs())
-    Y = blocks.neuron_group(p.n_y, eqs.intermediate(p), schedule=schedule, order=eqs.ORDERS["Y"])
-    Z = blocks.neuron_group(p.n_latent, eqs.latent(p), schedule=schedule, order=eqs.ORDERS["Z"])
-    Zeta = blocks.neuron_group(p.n_y, eqs.interneuron(p), schedule=schedule, order=eqs.ORDERS["Zeta"])
+    X = blocks.neuron_group(p.n_in, eqs.inputs(), schedule=schedule, events=dict(LEARN))
+    Y = blocks.neuron_group(p.n_y, eqs.intermediate(p), schedule=schedule, order=eqs.ORDERS["Y"], events=dict(LEARN))
+    Z = blocks.neuron_group(p.n_latent, eqs.latent(p), schedule=schedule, order=eqs.ORDERS["Z"], events=dict(LEARN))
+    Zeta = blocks.neuron_group(p.n_y, eqs.interneuron(p), schedule=schedule, order=eqs.ORDERS["Zeta"], events=dict(LEARN))
     Y.zeta = linked_var(Zeta, "zeta")
     Zeta.y = linked_var(Y, "y")
     # A trial starts from the sample's stored state (params.py, reading 7), in the 'start' slot of step 0.
@@ -46,15 +42,19 @@ def build(p: SMPCParams, schedule, weights, data, dt: float, n_trials: int) -> B
     blocks.run_code(Z, eqs.latent_update(p))
 
     shapes = weight_layout(p)
-    W = blocks.projection(X, Y, "W", "I_W", np.asarray(weights["W"], float), source="x", plastic=True, ref="eq. 39")
-    M = blocks.projection(Y, Y, "M", "I_M", np.asarray(weights["M"], float), source="y", plastic=True, ref="eq. 39")
-    Om = blocks.projection(
-        Z, Zeta, "Omega", "I_pred", np.asarray(weights["Omega"], float), source="z", plastic=True, ref="eq. 41",
-        extra=(Eq("I_back_pre = w*zeta_post : 1 (summed)", "eq. 40", "Ωᵀ ζ back to the latent units"),),
-    )
-    for S, rule in ((W, eqs.rule_w(p)), (M, eqs.rule_m(p)), (Om, eqs.rule_omega(p))):
-        plasticity(S, rule)
-    objects = [X, Y, Z, Zeta, W, M, Om]
+    W = blocks.projection(X, Y, "W", "I_W", np.asarray(weights["W"], float), source="x", ref="eq. 39", learning=eqs.rule_w(p))
+    M = blocks.projection(Y, Y, "M", "I_M", np.asarray(weights["M"], float), source="y", ref="eq. 39", learning=eqs.rule_m(p))
+    Om = blocks.projection(Z, Zeta, "Omega", "I_pred", np.asarray(weights["Omega"], float), source="z", ref="eq. 41",
+                           learning=eqs.rule_omega(p))
+    # Ωᵀ ζ back to the latent units through a transposed copy of Ω (Zeta → Z). Summed onto the presynaptic side
+    # of Omega instead (I_back_pre = w*zeta_post), consecutive synapses (stored pre-major) add into the same
+    # unit, one dependent add after another: 2.5 ns per synapse and step, three times a summed input's cost.
+    # The copy starts from Ωᵀ and learns by the same rule with the product's factors swapped (z ζ = ζ z exactly
+    # in floating point), so it stays equal to Ωᵀ bit for bit, and each I_back_j adds its terms in the same
+    # order (i = 0, 1, ...) as the pre-side sum did.
+    OmT = blocks.projection(Zeta, Z, "OmegaT", "I_back", np.asarray(weights["Omega"], float).T, source="zeta", ref="eq. 40",
+                            learning=eqs.rule_omega(p, transposed=True))
+    objects = [X, Y, Z, Zeta, W, M, Om, OmT]
 
     if p.constraint == "simplex":
         # The sort-free projection (params.py, reading 2), staged by order inside the step.
@@ -85,6 +85,7 @@ def build(p: SMPCParams, schedule, weights, data, dt: float, n_trials: int) -> B
         dt=dt,
         state_probes={"y": (Y, "y"), "v": (Z, "v"), "z": (Z, "z"), "zeta": (Zeta, "zeta")},
         weight_probes={"W": (W, shapes["W"], "w"), "M": (M, shapes["M"], "w"), "Omega": (Om, shapes["Omega"], "w")},
+        transposed_copies={"Omega": (OmT, "w")},
         inputs={k: tas[f"{k}_in"] for k in TRIAL_INPUTS},
         namespace=dict(tas),
     )

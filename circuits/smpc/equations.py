@@ -6,7 +6,7 @@ Where each operation runs within one time step (= one neural iteration), all in 
 
     order −1  I_pred = Ω z               (summed, Omega synapses → Zeta)
     order  0  ζ update                   (Zeta; fixed point or eq. 41)
-    order  1  I_W = W x, I_M = M y       (summed → Y);  I_back = Ωᵀ ζ (summed back through Omega → Z)
+    order  1  I_W = W x, I_M = M y       (summed → Y);  I_back = Ωᵀ ζ (summed through OmegaT, Ω's transposed copy)
     order  2  y update (eq. 39);  v = z − η_Z I_back and, for ℓ1, z = f(v, z) (eq. 40)
     order 3–6 simplex only: the sort-free projection (params.py, reading 2)
 
@@ -55,7 +55,7 @@ def latent(p: SMPCParams) -> GroupEquations:
     lines = [
         Eq("z : 1", "eq. 40", "latent unit (soma): output"),
         Eq("v : 1", "eq. 40", "latent unit (dendrite)"),
-        Eq("I_back : 1", "eq. 40", "Ωᵀ ζ (summed back through the Omega synapses)"),
+        Eq("I_back : 1", "eq. 40", "Ωᵀ ζ (summed through OmegaT, the transposed copy of Omega)"),
     ]
     if p.constraint == "simplex":
         lines += [
@@ -135,10 +135,11 @@ def rule_m(p: SMPCParams) -> WindowedRule:
     )
 
 
-def rule_omega(p: SMPCParams) -> WindowedRule:
-    """ΔΩ = −η_Ω⟨ζ zᵀ⟩, n_synaptic steps with ζ held (reading 6)."""
+def rule_omega(p: SMPCParams, transposed: bool = False) -> WindowedRule:
+    """ΔΩ = −η_Ω⟨ζ zᵀ⟩, n_synaptic steps with ζ held (reading 6); ``transposed``: the same rule on the copy of
+    Ω that carries Ωᵀ ζ back to the latent units (synapses Zeta → Z)."""
     return WindowedRule(
-        "z_pre*zeta_post", "gate_learn_post",
+        "zeta_pre*z_post" if transposed else "z_pre*zeta_post", "gate_learn_post",
         update=("w -= apply_update_post*eta_om_eff*acc",),
         namespace={"eta_om_eff": p.n_synaptic * p.eta_omega / p.batch},
         ref="eq. 42", doc="ζ zᵀ",

@@ -16,8 +16,11 @@ def build(p: TwoCompParams, schedule, weights, data, dt: float, n_trials: int) -
 
     T = schedule.trial_steps
     tas = blocks.trial_inputs(data, ("x", "y"), T * dt)
-    X = blocks.neuron_group(p.n_in, eqs.inputs(), schedule=schedule)
-    H = blocks.neuron_group(p.n_hidden, eqs.hidden(p), schedule=schedule)
+    # X and H raise the learning event of the plastic projections they send (W_xh, W_ho) on the steps where the
+    # rules' gates are open: the learning code runs on those steps only (blocks.learning_synapses).
+    learn = {"learn": blocks.learning_event("gate_accumulate", "apply_update")}
+    X = blocks.neuron_group(p.n_in, eqs.inputs(), schedule=schedule, events=dict(learn))
+    H = blocks.neuron_group(p.n_hidden, eqs.hidden(p), schedule=schedule, events=dict(learn))
     Inh = blocks.neuron_group(p.n_inh, eqs.interneurons(), schedule=schedule)
     O = blocks.neuron_group(p.n_out, eqs.output(p), schedule=schedule)
     for G in (H, Inh, O):
@@ -26,13 +29,14 @@ def build(p: TwoCompParams, schedule, weights, data, dt: float, n_trials: int) -
     for G in (H, O):
         blocks.gated_store(G, [("r_free", "r")], "gate_snapshot", name=f"{G.name}_snapshot")
     groups = {"X": X, "H": H, "Inh": Inh, "O": O}
+    # Contrastive Hebbian terms, accumulated after this step's snapshot (end slot), applied once per window.
+    rules = {"W_xh": eqs.rule_xh(p), "W_ho": eqs.rule_ho(p)}
+    assert set(rules) == set(PLASTIC)
     syn = {
-        name: blocks.projection(groups[pre], groups[post], name, target, np.asarray(weights[name], float), plastic=name in PLASTIC)
+        name: blocks.projection(groups[pre], groups[post], name, target, np.asarray(weights[name], float),
+                                learning=rules.get(name))
         for name, pre, post, target in eqs.PROJECTIONS
     }
-    # Contrastive Hebbian terms, accumulated after this step's snapshot, applied once per window.
-    blocks.windowed_plasticity(syn["W_xh"], eqs.rule_xh(p))
-    blocks.windowed_plasticity(syn["W_ho"], eqs.rule_ho(p))
     shapes = weight_layout(p)
     return BrianModel(
         objects=[X, H, Inh, O, *syn.values()],

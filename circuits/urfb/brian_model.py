@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from neuromorph.brian import BrianModel, blocks, set_weight_matrix
+from neuromorph.brian.equations import GroupEquations
 
 from . import equations as eq
 from .params import URFBParams, phase_schedule, plastic_layout, weight_layout
@@ -17,19 +18,28 @@ from .reference import check_circuit_params, circuit_state_names, masks_of
 __all__ = ["build"]
 
 
+def learning_events(p: URFBParams, l: int) -> dict:
+    """The custom events layer l raises: ``learn{m}`` on the steps where projection m's learning code changes
+    something (its update phase in_upd{m}, and the window's last step), for the projections it sends: W_(l+1)
+    and, from layer 2 on, R_l. Their accumulate-then-apply code runs on those steps only
+    (blocks.learning_synapses), not on all 14 steps of a trial."""
+    ms = ([l + 1] if l < p.n_layers else []) + ([l] if l >= 2 else [])
+    return {f"learn{m}": blocks.learning_event(f"in_upd{m}", "apply_update") for m in ms}
+
+
 def input_population(p: URFBParams, sch):
-    return blocks.neuron_group(p.sizes[0], eq.input_group(), schedule=sch)
+    return blocks.neuron_group(p.sizes[0], eq.input_group(), schedule=sch, events=learning_events(p, 0))
 
 
 def hidden_population(p: URFBParams, l: int, sch):
-    G = blocks.neuron_group(p.sizes[l], eq.hidden_group(p, l), schedule=sch)
+    G = blocks.neuron_group(p.sizes[l], eq.hidden_group(p, l), schedule=sch, events=learning_events(p, l))
     blocks.run_code(G, eq.reset(G.name, ("x", "u", "v", "d")))
     blocks.run_code(G, eq.hidden_latch(p, l))
     return G
 
 
 def output_population(p: URFBParams, sch):
-    G = blocks.neuron_group(p.sizes[-1], eq.output_group(p), schedule=sch)
+    G = blocks.neuron_group(p.sizes[-1], eq.output_group(p), schedule=sch, events=learning_events(p, p.n_layers))
     blocks.run_code(G, eq.reset(G.name, ("d", "tc", "z", "err")))
     blocks.run_code(G, eq.output_latch(p))
     return G
@@ -40,20 +50,31 @@ def _load(S, matrix, mask):
     S.m = np.ascontiguousarray(mask, dtype=float).ravel()
 
 
+def _learning(name: str, acc, apply):
+    """The Hebbian accumulation (order 1) and its application (order 2) as one block at order 1: no
+    accumulated term reads a weight, so per synapse 'accumulate, then apply' equals the two passes."""
+    return GroupEquations(name, acc.lines + apply.lines, {**acc.namespace, **apply.namespace}, kind="code",
+                          when=acc.when, order=acc.order, ref=acc.ref)
+
+
 def forward_projection(p: URFBParams, l: int, pre, post, W, mask, apply_flag: str):
-    S = blocks.synapses(pre, post, eq.forward_projection(l, p.n_layers))
+    template = eq.forward_projection(l, p.n_layers)
+    learn = _learning(f"W{l}_learn", eq.hebbian(f"W{l}", l, p.n_layers, feedback=False),
+                      eq.apply_rule(p, f"W{l}", apply_flag, feedback=False))
+    S = blocks.learning_synapses(pre, post, template, learn, event=f"learn{l}")
     _load(S, W, mask)
-    blocks.run_code(S, eq.hebbian(S.name, l, p.n_layers, feedback=False))
-    blocks.run_code(S, eq.apply_rule(p, S.name, apply_flag, feedback=False))
     return S
 
 
 def feedback_projection(p: URFBParams, l: int, pre, post, R, mask, apply_flag: str, plastic: bool):
-    S = blocks.synapses(pre, post, eq.feedback_projection(l, p.n_layers))
+    template = eq.feedback_projection(l, p.n_layers)
+    if not plastic:  # FRFB: R fixed, no update code at all
+        S = blocks.synapses(pre, post, template)
+    else:
+        learn = _learning(f"R{l}_learn", eq.hebbian(f"R{l}", l, p.n_layers, feedback=True),
+                          eq.apply_rule(p, f"R{l}", apply_flag, feedback=True))
+        S = blocks.learning_synapses(pre, post, template, learn, event=f"learn{l}")
     _load(S, R, mask)
-    if plastic:  # FRFB: R fixed, no update code at all
-        blocks.run_code(S, eq.hebbian(S.name, l, p.n_layers, feedback=True))
-        blocks.run_code(S, eq.apply_rule(p, S.name, apply_flag, feedback=True))
     return S
 
 

@@ -15,8 +15,18 @@ phase_reset           ``start``, 0        a phase's first step begins from the r
 (state updates)       ``groups``          Euler step; a summed input runs at its target's order − 1
 gated_store           ``end``, 0          the snapshot sees this step's updated state
 windowed_plasticity   ``end``, 1 and 2    accumulate after the snapshot, apply last (then reset acc)
+learning_synapses     ``end``, 1          the same code as one event-driven pathway: run only on the
+                                          steps where the presynaptic group raises its learning event
 monitors              ``end``, 1000       the state after everything (neuromorph.brian.model)
 ====================  ==================  =========================================================
+
+Speed. A ``run_regularly`` block on a Synapses object is a pass over every synapse on every step, even where
+its gate is 0: windowed_plasticity costs two such passes per step (2-3 ns per synapse and step on
+cpp_standalone at width 400, where the summed input alone costs ~0.8). Learning happens on one or two steps
+of a trial, so the circuits run it with :func:`learning_synapses` instead: the presynaptic group raises a
+custom event on those steps (a condition on the schedule's flags, the same for every neuron) and the
+synapses run the accumulate-then-apply code as the event's pathway, in the same slot. Synapses are stored
+pre-major, so a pre-triggered pathway walks memory in order.
 
 Brian2 is imported inside the functions: importing this module costs nothing.
 """
@@ -44,6 +54,8 @@ __all__ = [
     "gated_store",
     "phase_reset",
     "windowed_plasticity",
+    "learning_synapses",
+    "learning_event",
     "trial_inputs",
 ]
 
@@ -145,6 +157,8 @@ def projection(
     extra: Sequence[Eq | str] = (),
     namespace: Mapping | None = None,
     ref: str = "",
+    learning: GroupEquations | WindowedRule | None = None,
+    event: str = "learn",
 ):
     """All-to-all weights ``w`` driving ``target`` of ``post`` with ``source`` of ``pre``:
 
@@ -152,14 +166,22 @@ def projection(
 
     ``weights`` (n_pre, n_post) are loaded with :func:`set_weight_matrix` (pre-major synapse order on every
     device). Without ``weights`` the synapses are left unconnected (connect them yourself, e.g. with a
-    condition).
+    condition). ``learning`` (a code template or a WindowedRule; implies ``plastic``): the synapses' learning
+    code, run as the pathway of ``pre``'s custom event ``event`` (:func:`learning_synapses`).
     """
+    plastic = plastic or learning is not None
     lines = [Eq("w : 1", "", "weight")]
     if plastic:
         lines.append(Eq("acc : 1", "", "update accumulated over the window"))
     lines.append(Eq(f"{target}_post = w*{source}_pre : 1 (summed)", ref, f"{pre.name} -> {post.name}"))
     lines.extend(extra)
-    S = synapses(pre, post, GroupEquations(name, tuple(lines), dict(namespace or {}), kind="synapses", ref=ref))
+    template = GroupEquations(name, tuple(lines), dict(namespace or {}), kind="synapses", ref=ref)
+    if learning is None:
+        S = synapses(pre, post, template)
+    else:
+        if isinstance(learning, WindowedRule):
+            learning = learning.learn(f"{name}_learn")
+        S = learning_synapses(pre, post, template, learning, event=event)
     if weights is not None:
         set_weight_matrix(S, np.asarray(weights, dtype=float))
     return S
@@ -235,3 +257,38 @@ def windowed_plasticity(S, rule: WindowedRule, *, name: str | None = None):
     """
     name = name or S.name
     return run_code(S, rule.accumulate(f"{name}_acc")), run_code(S, rule.apply(f"{name}_apply"))
+
+
+# ---- event-driven learning ----------------------------------------------------------------------------------------
+def learning_event(*flags: str) -> str:
+    """The condition of a learning event: true on the steps where any of the schedule's ``flags`` is 1
+    (e.g. ``learning_event("gate_learn", "apply_update")``). Put it in the presynaptic group's ``events``."""
+    if not flags:
+        raise ValueError("learning_event needs at least one schedule flag")
+    return " + ".join(flags) + " > 0"
+
+
+def learning_synapses(pre, post, template: GroupEquations, learn: GroupEquations, *, event: str = "learn", **kwargs):
+    """Synapses from ``template`` whose learning code ``learn`` (statements on the synapses, e.g.
+    :meth:`WindowedRule.learn`) runs as the pathway ``event`` of ``pre``'s custom event ``event``, in
+    ``learn``'s slot (default ``end``, order 1), instead of on every step.
+
+    ``pre`` must declare the event (``events={event: learning_event(...)}``) true on every step where the code
+    changes something: where its gates are 1. On the other steps the gated code adds 0 and keeps ``w``, so
+    skipping them gives the same numbers. Accumulating and applying in one pass per synapse (a window's
+    update falls on a learning step) equals all accumulations, then all updates, as long as no accumulated
+    term reads a weight.
+    """
+    namespace = dict(template.namespace)
+    for key, value in learn.namespace.items():
+        if key in namespace and not _same(namespace[key], value):
+            raise ValueError(f"{template.name}: symbol {key!r} bound to {namespace[key]!r} and, by {learn.name}, to {value!r}")
+        namespace[key] = value
+    S = synapses(
+        pre, post, GroupEquations(template.name, template.lines, namespace, kind="synapses", ref=template.ref),
+        on_pre={event: learn.code(comments=False)}, on_event={event: event}, **kwargs,
+    )
+    pathway = getattr(S, event)
+    pathway.when, pathway.order = learn.when or "end", learn.order
+    attach(pathway, learn)
+    return S

@@ -73,6 +73,7 @@ class GroupEquations:
     when: str = ""
     order: int = 0
     ref: str = ""  # the object's reference as a whole ("eq. 26", "Algorithm 1")
+    event: str = ""  # code run as an event's pathway, not every step: "'learn' (gate_learn > 0) of L1"
 
     def __post_init__(self):
         object.__setattr__(self, "lines", tuple(as_eq(x) for x in self.lines))
@@ -152,6 +153,13 @@ class WindowedRule:
         lines += (Eq(f"acc = acc*(1 - {self.apply_flag})", "", "start the next window from zero"),)
         return GroupEquations(name, lines, self.namespace, kind="code", when="end", order=2, ref=self.ref)
 
+    def learn(self, name: str) -> GroupEquations:
+        """Accumulate, then apply, in one block (``end`` slot, order 1): the code of an event-driven learning
+        pathway (:func:`neuromorph.brian.blocks.learning_synapses`), run only on the steps where the gate or
+        ``apply_update`` is 1."""
+        acc, apply = self.accumulate(name), self.apply(name)
+        return GroupEquations(name, acc.lines + apply.lines, self.namespace, kind="code", when="end", order=1, ref=self.ref)
+
 
 _TARGET = re.compile(r"^\s*(?:d([A-Za-z_]\w*)/dt|([A-Za-z_]\w*))\s*(?:[-+*/]?=|:)")
 
@@ -195,11 +203,38 @@ def _template(obj) -> GroupEquations | None:
     return getattr(obj, "_nm_template", None)
 
 
+def _constant_over_dt(obj) -> dict[str, str]:
+    """{name: expression} of the object's subexpressions flagged "constant over dt". Brian2 turns each into a
+    parameter (its parsed equations say ``mu : 1``) that a SubexpressionUpdater sets once per step before the
+    state update; the updater's code holds the expression."""
+    out = {}
+    for runner in getattr(obj, "contained_objects", ()):
+        if type(runner).__name__ == "SubexpressionUpdater":
+            for text in str(runner.abstract_code).splitlines():
+                name = _target(text)
+                if name and "=" in text:
+                    out[name] = text.split("=", 1)[1].strip()
+    return out
+
+
 def _brian_lines(obj) -> list[str]:
     eqs = getattr(obj, "equations", None)
     if eqs is None:
         return []
-    return [str(single) for single in eqs.values()] if hasattr(eqs, "values") else str(eqs).splitlines()
+    lines = [str(single) for single in eqs.values()] if hasattr(eqs, "values") else str(eqs).splitlines()
+    constant = _constant_over_dt(obj)
+    if not constant:
+        return lines
+    out = []
+    for text in lines:
+        name = _target(text)
+        if name in constant and " : " in text and "=" not in text.split(" : ", 1)[0]:
+            # what it is: an expression evaluated once per step, not a parameter
+            unit, _, flags = text.split(" : ", 1)[1].partition(" (")
+            extra = ", ".join(f for f in flags.rstrip(")").split(", ") if f) if flags else ""
+            text = f"{name} = {constant[name]} : {unit.strip()} (constant over dt{', ' + extra if extra else ''})"
+        out.append(text)
+    return out
 
 
 _IDENT = re.compile(r"[A-Za-z_]\w*")
@@ -208,6 +243,30 @@ _IDENT = re.compile(r"[A-Za-z_]\w*")
 def _used(namespace: Mapping, lines) -> dict:
     names = {n for eq in lines for n in _IDENT.findall(eq.line)}
     return {k: v for k, v in namespace.items() if k in names}
+
+
+def _pathways(obj, namespace: Mapping) -> list[GroupEquations]:
+    """The event-driven code of a Synapses object (its pathways, e.g. blocks.learning_synapses' learning
+    code): one entry each, named after the template it was built from, saying which event runs it."""
+    out = []
+    for pathway in getattr(obj, "_pathways", ()):
+        tmpl = _template(pathway)
+        lines = []
+        for text in str(pathway.code).splitlines():
+            text = text.split("#", 1)[0].strip()
+            if not text:
+                continue
+            same = [eq for eq in (tmpl.lines if tmpl else ()) if eq.line == text]
+            src = same[0] if same else (tmpl.ref_of(_target(text)) if tmpl else None)
+            lines.append(Eq(text, src.ref if src else "", src.doc if src else ""))
+        if not lines:
+            continue
+        event = pathway.event
+        condition = (getattr(pathway.source, "events", None) or {}).get(event, event)
+        out.append(GroupEquations(tmpl.name if tmpl else pathway.name, tuple(lines), _used(namespace, lines), kind="code",
+                                  when=pathway.when, order=int(pathway.order), ref=tmpl.ref if tmpl else "",
+                                  event=f"'{event}' ({condition}) of {pathway.source.name}"))
+    return out
 
 
 def read_back(objects: Iterable, flag_names: Iterable[str] = (), run_namespace: Mapping | None = None) -> list[GroupEquations]:
@@ -240,6 +299,7 @@ def read_back(objects: Iterable, flag_names: Iterable[str] = (), run_namespace: 
         kind = "synapses" if hasattr(obj, "source") and hasattr(obj, "target") else "neurons"
         namespace = {**shared, **(getattr(obj, "namespace", None) or {})}
         out.append(GroupEquations(obj.name, tuple(lines), _used(namespace, lines), kind=kind, ref=tmpl.ref if tmpl else ""))
+        out += _pathways(obj, namespace)
         for runner in getattr(obj, "contained_objects", ()):
             if type(runner).__name__ != "CodeRunner":  # state updaters, summed-variable updaters: generated
                 continue
@@ -265,17 +325,24 @@ def read_back(objects: Iterable, flag_names: Iterable[str] = (), run_namespace: 
     return out
 
 
-def format_equations(groups: Iterable[GroupEquations], flag_names: Iterable[str] = ()) -> str:
-    """Readable listing: per object its lines (paper references on the right), then its namespace values."""
+def format_equations(groups: Iterable[GroupEquations], flag_names: Iterable[str | Eq] = ()) -> str:
+    """Readable listing: per object its lines (paper references on the right), then its namespace values.
+    ``flag_names``: the schedule's flags, listed once at the top (names, or their defining lines as Eqs)."""
     groups = list(groups)
     out = []
-    flags = list(flag_names)
-    if flags:
-        out.append("phase-schedule flags in every group (integer arithmetic on the time step): " + ", ".join(flags))
+    flags = [as_eq(f) for f in flag_names]
     width = max((len(eq.line) for g in groups for eq in g.lines), default=40)
     width = min(width, 100)
+    if flags and all(_target(f.line) == f.line.strip() for f in flags):  # names only
+        out.append("phase-schedule flags in every group (integer arithmetic on the time step): "
+                   + ", ".join(f.line for f in flags))
+    elif flags:  # the flags' definitions: expressions of the time step, evaluated once per step
+        out.append("phase-schedule flags, the same lines in every group (constant over dt: evaluated once per step):")
+        out += [f"    {f.line}" for f in flags]
     for g in groups:
         where = {"neurons": "NeuronGroup", "synapses": "Synapses"}.get(g.kind, f"run_regularly, {g.when} slot, order {g.order}")
+        if g.event:
+            where = f"on event {g.event}, {g.when} slot, order {g.order}"
         out.append("")
         out.append(f"{g.name}  ({where})" + (f"  [{g.ref}]" if g.ref else ""))
         for eq in g.lines:

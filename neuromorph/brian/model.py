@@ -42,6 +42,9 @@ class BrianModel:
     # Brian2 finding them in the caller's frame, so every run passes them explicitly.
     namespace: dict[str, object] = field(default_factory=dict)
     record_states: bool = True
+    # Synapses holding a transposed copy of a plastic matrix (a projection used in both directions, e.g. SMPC's
+    # Omega): name -> (synapses, variable). StandaloneSession.run loads new weights into the copies too.
+    transposed_copies: dict[str, tuple] = field(default_factory=dict)
 
     @property
     def n_steps(self) -> int:
@@ -227,6 +230,9 @@ class StandaloneSession:
             if np.shape(matrix) != tuple(shape):
                 raise ShapeError(f"weights {name!r} have shape {np.shape(matrix)}, expected {tuple(shape)}")
             run_args[getattr(syn, var)] = np.ascontiguousarray(matrix, dtype=float).ravel()
+            if name in self.model.transposed_copies:
+                copy, copy_var = self.model.transposed_copies[name]
+                run_args[getattr(copy, copy_var)] = np.ascontiguousarray(np.asarray(matrix, dtype=float).T).ravel()
         self.device.run(results_directory=f"results_{self.runs % 2}", run_args=run_args, with_output=False)
         self.runs += 1
         return _collect(self.model, self.mons)
