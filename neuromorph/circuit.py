@@ -281,6 +281,11 @@ class Circuit(ABC):
         """
         return self.with_params(**overrides)
 
+    def equation_notes(self) -> str:
+        """Text `neuromorph equations` prints after the equations: what the equations alone do not show a reader
+        (e.g. URFB's case table of rule (6)). Default: nothing."""
+        return ""
+
     def compile_check_circuit(self) -> Circuit:
         """The instance compiled to check code generation for a target without running it (the nvcc build of
         `make test`): the smallest one that still contains every construct of the model. nvcc costs seconds

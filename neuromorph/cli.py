@@ -398,6 +398,9 @@ def cmd_equations(args) -> int:
     groups = circuit.equations()
     print(f"{circuit.name}: {type(circuit).description}")
     print(format_equations(groups, schedule_flags(circuit.schedule)))
+    notes = circuit.equation_notes()
+    if notes:
+        print("\n" + notes)
     return 0
 
 

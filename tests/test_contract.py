@@ -82,7 +82,7 @@ def test_equations_cli(capsys):
     out = capsys.readouterr().out
     assert "du/dt = (-g_L*u + g_B*(I_basal - u) + g_A*(I_apical - u) - I_inh)/tau : 1" in out
     assert "g_A = 0.25" in out and "g_L = 0.1" in out and "eta = 0.1" in out
-    assert "W_xh_apply  (run_regularly, end slot, order 2)" in out
+    assert "W_xh_learn  (on event 'learn' (gate_accumulate + apply_update > 0) of X, end slot, order 1)" in out
     assert main(["equations", "twocomp", "--set", "params.g_apicl=0.25"]) == 2
     assert "g_apicl" in capsys.readouterr().err
 

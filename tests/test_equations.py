@@ -95,3 +95,13 @@ def test_corinfomax_step_size_reads_as_an_expression(capsys):
     assert "mu_u = 0.07" in text and "mu_decay = 0.01" in text and "mu_min = 0.001" in text and "k_nudged = 31" in text
     assert "k = timestep(t, dt) % 42 : integer (constant over dt)" in text
     assert "W_ff0_learn  (on event 'learn' (gate_learn_free + gate_learn_nudged > 0) of layer0, end slot, order 1)" in text
+
+
+def test_urfb_prints_the_rule_6_case_table(capsys):
+    """The URFB issue asks for rule (6)'s case table in `neuromorph equations urfb`: every case row, after the
+    equations (Circuit.equation_notes); circuits without notes print none."""
+    out = _printed(capsys, "urfb")
+    table = out[out.index("Output error: the case table"):]
+    rows = [line for line in table.splitlines() if line.startswith(("yes", "no"))]
+    assert len(rows) == 6  # class presented or not x h below / inside / above the thresholds
+    assert "Output error" not in _printed(capsys, "twocomp")
