@@ -233,6 +233,31 @@ def test_ksm_data_sets():
         true_dictionary("moons")
 
 
+def test_smpc_sparse_data_set():
+    # SMPC §7.1's N = 30 set: a Gram-Schmidt orthonormal dictionary (mutual coherence 0 instead of ksm_sparse's
+    # ~0.2 to 0.7), 2 of 16 latents active, N(5, 1) amplitudes; x = A z exactly; the same codes for a seed.
+    from neuromorph.data import _gram_schmidt, load_dataset, true_codes, true_dictionary
+
+    A = true_dictionary("smpc_sparse")
+    assert A.shape == (30, 16)
+    np.testing.assert_allclose(A.T @ A, np.eye(16), rtol=0, atol=1e-12)
+    G = np.random.default_rng(20241130).standard_normal((30, 16))  # Gram-Schmidt keeps the order: a_1 ∝ g_1,
+    np.testing.assert_allclose(A[:, 0], G[:, 0] / np.linalg.norm(G[:, 0]), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.tril(A.T @ G, -1), 0, atol=1e-12)  # and a_k ⊥ g_j for j < k
+    Q = _gram_schmidt(np.vander(np.linspace(1, 2, 12), 8))  # ill-conditioned (cond ~ 1e9): re-orthogonalised
+    np.testing.assert_allclose(Q.T @ Q, np.eye(8), rtol=0, atol=1e-9)
+    d = load_dataset("smpc_sparse", scale="raw", seed=3)
+    Ztr, Zte = true_codes("smpc-n30", seed=3)
+    assert d.x_train.shape == (1500, 30) and d.x_test.shape == (500, 30) and Zte.shape == (500, 16)
+    np.testing.assert_allclose(d.x_train, Ztr @ A.T, rtol=1e-6, atol=1e-5)
+    assert ((Ztr != 0).sum(axis=1) == 2).all()
+    amp = Ztr[Ztr != 0]
+    assert abs(amp.mean() - 5) < 0.1 and abs(amp.std() - 1) < 0.1  # N(5, 1): 3000 draws
+    assert not np.array_equal(Ztr, true_codes("smpc_sparse", seed=4)[0])
+    with pytest.raises(ConfigError, match="takes only scale 'raw' or 'variance'"):
+        load_dataset("smpc_sparse")
+
+
 def test_fista_and_ista_inference_reach_the_same_codes():
     """Inference (evaluate) solves the Z-step under fixed W; FISTA and a long ISTA reach the same minimiser,
     which satisfies the lasso optimality conditions (ℓ1) / is a fixed point of the projected step (simplex)."""
