@@ -95,12 +95,12 @@ def main(argv=None) -> int:
         ax[2].scatter(Xhat[:, 0] / s, Xhat[:, 1] / s, s=4, c="tab:green", label="x̂ = Âz")
         ax[2].scatter(A[0] / s, A[1] / s, marker="x", c="k", s=60, label="Â columns")
         ax[2].legend(fontsize=7)
-        ax[2].set_title(f"(c) variance-normalised x and x̂ (R² {summary['fit_r2']:.3f})")
+        ax[2].set_title(f"(c) variance-normalised x and x̂ (R² {summary['fit_r2']:.3f}; own scale {summary['fit_r2_own_scale']:.3f})")
     else:
         ax[0].imshow(X[:40].T, aspect="auto", cmap="coolwarm")
         ax[0].set_title("(a) 40 samples (columns)")
         ax[2].scatter((X / s).ravel(), (Xhat / s).ravel(), s=1)
-        ax[2].set_title(f"(c) x̂ against x (R² {summary['fit_r2']:.3f})")
+        ax[2].set_title(f"(c) x̂ against x (R² {summary['fit_r2']:.3f}; own scale {summary['fit_r2_own_scale']:.3f})")
     Yhat = Z @ Om
     ax[1].scatter(Y.ravel(), Yhat.ravel(), s=2)
     ax[1].set_xlabel("y")
