@@ -20,6 +20,10 @@ Where the data comes from
 * ``ksm_sparse``: the KSM paper's synthetic sparse set (§6.1): x = A z, A (30 x 16) ~ N(0, 1) fixed (see
   :func:`true_dictionary`), z 12.5 % sparse (2 of 16 latents active) with amplitudes U[4, 6]; 1500 training
   samples by default (+ 500 test). Label: the index of the largest active latent.
+* ``smpc_sparse``: the SMPC paper's N = 30 set (§7.1, Fig. 8): x = A z with A (30 x 16) drawn from N(0, 1) and
+  Gram-Schmidt orthonormalised (low mutual coherence; unit-norm atoms, fixed, see :func:`true_dictionary`), z
+  with 2 of 16 latents active (87.5 % zero) and amplitudes N(5, 1); 1500 training samples by default (+ 500
+  test). Label: the index of the largest active latent.
 * ``ksm_two_atoms``: the SMPC paper's 2-D set (§7.1): 512 points, two unit atoms with correlation 0.14, each
   sample on one atom with an N(0, 1) amplitude, plus N(0, 0.01²) noise. Label: the atom.
 * ``patches``: 16 x 16 patches of scikit-learn's two bundled photographs (``load_sample_images``, offline),
@@ -71,11 +75,11 @@ __all__ = [
 ]
 
 DATASETS = ("mnist", "fashion_mnist", "kmnist", "cifar10", "cifar100", "digits", "moons", "latent_mixture",
-            "moons_ksm", "ksm_sparse", "ksm_two_atoms", "patches")
+            "moons_ksm", "ksm_sparse", "ksm_two_atoms", "patches", "smpc_sparse")
 
 SCALES = ("unit", "symmetric", "cifar_3std", "cifar_std", "variance", "raw")
 # Data sets whose structure (x = A z, whitened patches) only "raw" and the global "variance" scaling keep.
-_VARIANCE_ONLY = ("ksm_sparse", "ksm_two_atoms", "patches")
+_VARIANCE_ONLY = ("ksm_sparse", "ksm_two_atoms", "patches", "smpc_sparse")
 # Data sets that have a "raw" form: the values as generated (no scaling at all).
 _RAW_OK = _VARIANCE_ONLY + ("moons", "moons_ksm")
 
@@ -121,6 +125,7 @@ _ALIASES = {
     "moonsksm": "moons_ksm",
     "ksmsparse": "ksm_sparse",
     "ksmtwoatoms": "ksm_two_atoms", "twoatoms": "ksm_two_atoms",
+    "smpcsparse": "smpc_sparse", "smpcn30": "smpc_sparse",
     "patches": "patches", "imagepatches": "patches",
 }
 
@@ -262,6 +267,8 @@ def _load(key, root, download, n_train, n_test, seed, scale) -> Dataset:
         return _ksm_sparse(n_train, n_test, seed)
     if key == "ksm_two_atoms":
         return _ksm_two_atoms(n_train, n_test, seed)
+    if key == "smpc_sparse":
+        return _smpc_sparse(n_train, n_test, seed)
     if key == "patches":
         return _patches(n_train, n_test, seed)
     if key == "moons_ksm":
@@ -650,6 +657,10 @@ _KSM_DICT_SEED = 20241129
 _TWO_ATOMS_CORRELATION, _TWO_ATOMS_NOISE, _TWO_ATOMS_SIZES = 0.14, 0.01, (512, 128)
 _MOONS_KSM_NOISE, _MOONS_KSM_SIZES = 0.01, (2500, 500)
 _PATCH, _PATCH_SIZES, _PATCH_TRAIN_FRACTION = 16, (20000, 2000), 0.75
+# smpc_sparse (SMPC §7.1, Fig. 8): ksm_sparse's shape and sparsity, an orthonormalised dictionary of its own
+# (drawn from this seed), N(5, 1) amplitudes.
+_SMPC_SPARSE_AMPLITUDE = (5.0, 1.0)  # mean, standard deviation
+_SMPC_DICT_SEED = 20241130
 
 
 def true_dictionary(name: str) -> np.ndarray:
@@ -661,7 +672,9 @@ def true_dictionary(name: str) -> np.ndarray:
     if key == "ksm_two_atoms":
         c = _TWO_ATOMS_CORRELATION
         return np.array([[1.0, c], [0.0, np.sqrt(1 - c * c)]])
-    raise ConfigError(f"data set {key!r} has no true dictionary; only ksm_sparse and ksm_two_atoms do")
+    if key == "smpc_sparse":
+        return _gram_schmidt(np.random.default_rng(_SMPC_DICT_SEED).standard_normal((_KSM_SPARSE_N, _KSM_SPARSE_K)))
+    raise ConfigError(f"data set {key!r} has no true dictionary; only ksm_sparse, ksm_two_atoms and smpc_sparse do")
 
 
 def true_codes(name: str, n_train: int | None = None, n_test: int | None = None, seed: int = 0):
@@ -671,7 +684,9 @@ def true_codes(name: str, n_train: int | None = None, n_test: int | None = None,
         return _ksm_sparse(n_train, n_test, seed, codes=True)
     if key == "ksm_two_atoms":
         return _ksm_two_atoms(n_train, n_test, seed, codes=True)
-    raise ConfigError(f"data set {key!r} has no true codes; only ksm_sparse and ksm_two_atoms do")
+    if key == "smpc_sparse":
+        return _smpc_sparse(n_train, n_test, seed, codes=True)
+    raise ConfigError(f"data set {key!r} has no true codes; only ksm_sparse, ksm_two_atoms and smpc_sparse do")
 
 
 def _ksm_sparse(n_train, n_test, seed, codes=False):
@@ -687,6 +702,35 @@ def _ksm_sparse(n_train, n_test, seed, codes=False):
         return z[:n_train], z[n_train:]
     x, y = z @ A.T, z.argmax(axis=1)
     return _finish("ksm_sparse", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_train=None, n_test=None,
+                   seed=seed, scale="unit", max_value=1, n_classes=_KSM_SPARSE_K, image_shape=(_KSM_SPARSE_N,),
+                   source="synthetic")
+
+
+def _gram_schmidt(G: np.ndarray) -> np.ndarray:
+    """The columns of G orthonormalised in order (classical Gram-Schmidt with re-orthogonalisation, which keeps
+    the columns orthonormal to rounding: one pass loses orthogonality on ill-conditioned G)."""
+    Q = np.zeros_like(G, dtype=np.float64)
+    for k in range(G.shape[1]):
+        q = G[:, k].astype(np.float64)
+        for _ in range(2):
+            q = q - Q[:, :k] @ (Q[:, :k].T @ q)
+        Q[:, k] = q / np.linalg.norm(q)
+    return Q
+
+
+def _smpc_sparse(n_train, n_test, seed, codes=False):
+    n_train = n_train or _KSM_SPARSE_SIZES[0]
+    n_test = n_test or _KSM_SPARSE_SIZES[1]
+    A = true_dictionary("smpc_sparse")
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    z = np.zeros((n, _KSM_SPARSE_K))
+    support = np.argsort(rng.random((n, _KSM_SPARSE_K)), axis=1)[:, :_KSM_SPARSE_ACTIVE]
+    np.put_along_axis(z, support, rng.normal(*_SMPC_SPARSE_AMPLITUDE, size=support.shape), axis=1)
+    if codes:
+        return z[:n_train], z[n_train:]
+    x, y = z @ A.T, z.argmax(axis=1)
+    return _finish("smpc_sparse", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_train=None, n_test=None,
                    seed=seed, scale="unit", max_value=1, n_classes=_KSM_SPARSE_K, image_shape=(_KSM_SPARSE_N,),
                    source="synthetic")
 

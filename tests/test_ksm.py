@@ -233,6 +233,31 @@ def test_ksm_data_sets():
         true_dictionary("moons")
 
 
+def test_smpc_sparse_data_set():
+    # SMPC §7.1's N = 30 set: a Gram-Schmidt orthonormal dictionary (mutual coherence 0 instead of ksm_sparse's
+    # ~0.2 to 0.7), 2 of 16 latents active, N(5, 1) amplitudes; x = A z exactly; the same codes for a seed.
+    from neuromorph.data import _gram_schmidt, load_dataset, true_codes, true_dictionary
+
+    A = true_dictionary("smpc_sparse")
+    assert A.shape == (30, 16)
+    np.testing.assert_allclose(A.T @ A, np.eye(16), rtol=0, atol=1e-12)
+    G = np.random.default_rng(20241130).standard_normal((30, 16))  # Gram-Schmidt keeps the order: a_1 ∝ g_1,
+    np.testing.assert_allclose(A[:, 0], G[:, 0] / np.linalg.norm(G[:, 0]), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.tril(A.T @ G, -1), 0, atol=1e-12)  # and a_k ⊥ g_j for j < k
+    Q = _gram_schmidt(np.vander(np.linspace(1, 2, 12), 8))  # ill-conditioned (cond ~ 1e9): re-orthogonalised
+    np.testing.assert_allclose(Q.T @ Q, np.eye(8), rtol=0, atol=1e-9)
+    d = load_dataset("smpc_sparse", scale="raw", seed=3)
+    Ztr, Zte = true_codes("smpc-n30", seed=3)
+    assert d.x_train.shape == (1500, 30) and d.x_test.shape == (500, 30) and Zte.shape == (500, 16)
+    np.testing.assert_allclose(d.x_train, Ztr @ A.T, rtol=1e-6, atol=1e-5)
+    assert ((Ztr != 0).sum(axis=1) == 2).all()
+    amp = Ztr[Ztr != 0]
+    assert abs(amp.mean() - 5) < 0.1 and abs(amp.std() - 1) < 0.1  # N(5, 1): 3000 draws
+    assert not np.array_equal(Ztr, true_codes("smpc_sparse", seed=4)[0])
+    with pytest.raises(ConfigError, match="takes only scale 'raw' or 'variance'"):
+        load_dataset("smpc_sparse")
+
+
 def test_fista_and_ista_inference_reach_the_same_codes():
     """Inference (evaluate) solves the Z-step under fixed W; FISTA and a long ISTA reach the same minimiser,
     which satisfies the lasso optimality conditions (ℓ1) / is a fixed point of the projected step (simplex)."""
@@ -251,3 +276,33 @@ def test_fista_and_ista_inference_reach_the_same_codes():
             assert (g[~on].abs() <= p.lam + 1e-8).all()
         else:
             torch.testing.assert_close(project_simplex(zf - 0.1 * g), zf, rtol=0, atol=1e-9)
+
+
+# ---- K-Deep Simplex (Tasissa et al. 2023; the SMPC moons warm start) -------------------------------------------------
+def test_kds_alternating_minimisation():
+    # Each Z-step (projected gradient at 1/L on convex per-sample problems) and A-step (the exact minimiser of a
+    # convex quadratic) can only lower eq. 8: the objective never rises. The A-step's closed form is checked
+    # against finite differences of the objective itself (an independent reading of eq. 8), and on two moons the
+    # codes tile the curve: modal ‖z‖₀ = 2 (the paper's Fig. 5c) and A Z reconstructs X.
+    from circuits.ksm import metrics
+    from circuits.ksm.kds import kds_alternating_minimisation, kds_objective
+    from neuromorph.data import load_dataset
+
+    X = load_dataset("moons_ksm", scale="raw", n_train=400, n_test=10, seed=1).x_train.astype(np.float64)
+    A, Z, hist = kds_alternating_minimisation(X, 8, omega=0.1, iters=60, seed=2)
+    assert np.all(np.diff(hist) <= 1e-12 * abs(hist[0]))
+    assert hist[-1] < 0.5 * hist[0]
+    np.testing.assert_allclose(Z.sum(axis=1), 1, atol=1e-12)
+    assert Z.min() >= 0
+    assert metrics.l0_mode((Z > 1e-9).astype(float)) == 2
+    assert metrics.r2_score(X, Z @ A.T) > 0.95
+    g = np.zeros_like(A)
+    for idx in np.ndindex(*A.shape):  # ∂(eq. 8)/∂A at the A-step's output: zero
+        e = np.zeros_like(A)
+        e[idx] = 1e-6
+        g[idx] = (kds_objective(X, A + e, Z, 0.1) - kds_objective(X, A - e, Z, 0.1)) / 2e-6
+    assert np.abs(g).max() < 1e-6
+    with pytest.raises(ConfigError, match="K must be an integer"):
+        kds_alternating_minimisation(X, 1)
+    with pytest.raises(ConfigError, match="iters must be a positive integer"):
+        kds_alternating_minimisation(X, 4, iters=0)

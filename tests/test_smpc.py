@@ -194,3 +194,25 @@ def test_bad_inputs_are_one_line_errors(capsys):
     tr.train_epoch(np.random.default_rng(0).normal(size=(8, 2)), np.zeros(8, int), 0)
     with pytest.raises(ShapeError, match="same samples"):
         tr.train_epoch(np.random.default_rng(1).normal(size=(8, 2)), np.zeros(8, int), 1)
+
+
+def test_kds_warm_start():
+    """warm_start = "kds" (App. E.1, moons): Z_true are the K-Deep Simplex latents of the training samples
+    (circuits/ksm/kds.py, same ω, iterations and seed), the start Z is Z_true + σ·noise projected on the simplex,
+    Y = ΩZ with ΩᵀΩ = H⁻¹; the latent error is measured against Z_true. ℓ1 circuits refuse it."""
+    from circuits.ksm.kds import kds_alternating_minimisation
+    from neuromorph.data import load_dataset
+
+    x = load_dataset("moons_ksm", scale="raw", n_train=200, n_test=10, seed=0).x_train.astype(np.float64)
+    c = SMPC(n_in=2, n_latent=4, n_y=4, batch=200, constraint="simplex", batch_sum=True)
+    tr = c.make_trainer(2, 2, 0, iters_per_epoch=2, warm_start="kds", warm_start_noise=0.05, warm_start_iters=20)
+    out = tr.train_epoch(x, np.zeros(200, int), 0)
+    _, z_kds, _ = kds_alternating_minimisation(x, 4, omega=0.1, iters=20, seed=0)
+    np.testing.assert_array_equal(tr.z_true, z_kds)
+    np.testing.assert_allclose(tr.z_init.sum(axis=1), 1, atol=1e-12)
+    assert tr.z_init.min() >= 0 and 0 < np.abs(tr.z_init - z_kds).max() < 0.2  # small noise, projected
+    assert out["latent_error"] < 0.2  # still near the KDS latents after 2 iterations
+    with pytest.raises(ConfigError, match="needs constraint = \"simplex\""):
+        SMPC(n_in=2, n_latent=2, n_y=2, batch=8).make_trainer(2, 2, 0, warm_start="kds")
+    with pytest.raises(ConfigError, match="warm_start_iters must be a positive integer"):
+        c.make_trainer(2, 2, 0, warm_start="kds", warm_start_iters=0)

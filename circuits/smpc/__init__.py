@@ -9,7 +9,8 @@ threshold or subgradient) or the probability simplex (Appendix B).
 
 Files: params.py (parameters, readings, schedule, initialisation), equations.py (the model as data),
 brian_model.py (Brian2), reference.py (torch), trainer.py (full-batch trainer; ``solver = "ksm-admm"`` wraps
-circuits/ksm), spiking.py (spiking twin of the inference dynamics), circuit.py (the registry's Circuit).
+circuits/ksm), spiking.py (spiking twin of the inference dynamics: torch reference and Brian2 network), circuit.py
+(the registry's Circuit).
 """
 
 from .circuit import SMPC

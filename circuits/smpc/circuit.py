@@ -100,7 +100,8 @@ class SMPC(Circuit):
     def trainer_options(self) -> dict:
         """solver: "circuit" | "ksm-admm"; the rest: see circuits/smpc/trainer.py."""
         return {"solver": "circuit", "dtype": "float64", "iters_per_epoch": 100, "n_infer": 300,
-                "warm_start": "", "warm_start_noise": 1.0, "warm_start_seed": 0, "x_scale": 1.0, "ksm": {}}
+                "warm_start": "", "warm_start_noise": 1.0, "warm_start_seed": 0, "warm_start_omega": 0.1,
+                "warm_start_iters": 500, "x_scale": 1.0, "ksm": {}}
 
     def check_trainer_options(self, options):
         from .trainer import check_options

@@ -12,7 +12,10 @@ the synaptic update; full batch when ``params.batch`` equals the training-set si
 ``[params]``).
 
 Initialisation (App. E.1): W ~ N(0, 1), M = I; Z cold: N(0, 1) (ℓ1, the 2-D set) or N(0, 1) projected on the
-simplex; warm (``warm_start = "<data set>"``, the paper's N = 30 and moons runs): the set's true codes plus
+simplex; warm from K-Deep Simplex (``warm_start = "kds"``, simplex only, the paper's moons run): the latents of
+Tasissa et al.'s alternating minimisation of eq. 8 on the training samples (circuits/ksm/kds.py; ω =
+``warm_start_omega``, ``warm_start_iters`` iterations) plus N(0, σ²) noise, projected on the simplex;
+warm (``warm_start = "<data set>"``, the paper's N = 30 run): the set's true codes plus
 N(0, σ²) noise (σ = ``warm_start_noise``), both scaled by the factor the data were scaled by (variance
 normalisation: codes and samples stay consistent, x = Z Aᵀ); Ω from the Cholesky factor of H = ZZᵀ/T + ωI (ωD) or N(0, 1)
 (``params.omega_init``); Y = ΩZ; ζ at its fixed point ρ(ΩZ − Y) = 0.
@@ -40,7 +43,7 @@ from neuromorph.errors import ConfigError, DivergedError, ShapeError
 from . import reference
 from .params import SMPCParams, initial_weights
 
-__all__ = ["SMPCTrainer", "make_trainer", "latent_error"]
+__all__ = ["SMPCTrainer", "make_trainer", "latent_error", "load_circuit_run"]
 
 SOLVERS = ("circuit", "ksm-admm")
 
@@ -97,6 +100,28 @@ def latent_error(z_true: np.ndarray, z_est: np.ndarray, match: bool = False) -> 
     return float(np.mean(1.0 - cos2))
 
 
+def load_circuit_run(run_dir) -> tuple[dict, dict]:
+    """(trainer state, manifest) of a `neuromorph run` of the smpc circuit with ``solver = "circuit"``, for the
+    scripts that read one (experiments/smpc/figures.py, spiking_smpc.py). Raises a NeuromorphError whose message
+    names the folder and the cause: no checkpoint, an unreadable manifest, or a run of another solver."""
+    import json
+    from pathlib import Path
+
+    from neuromorph.errors import CorruptFileError
+    from neuromorph.runner import load_checkpoint
+
+    run = Path(run_dir)
+    ck = load_checkpoint(run)  # CorruptFileError naming the folder when there is no (readable) checkpoint
+    try:
+        manifest = json.loads((run / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise CorruptFileError(f"{run}: manifest.json cannot be read ({exc}); rerun the config") from None
+    st = ck["trainer"]
+    if "z" not in st or "A_hat" not in st:
+        raise ConfigError(f"{run} holds no SMPC circuit state (solver 'circuit' runs only)")
+    return st, manifest
+
+
 def _r2_own_scale(X: np.ndarray, Xhat: np.ndarray) -> float:
     """R² with x and x̂ each variance-normalised by its own scale (§7.1: "normalized input and prediction,
     normalized by data variance, to make sure any scaling effects in reconstruction are minimized"); the
@@ -127,6 +152,13 @@ class SMPCTrainer(Trainer):
         for key in ("iters_per_epoch", "n_infer"):
             if not isinstance(opts[key], int) or isinstance(opts[key], bool) or opts[key] < 1:
                 raise ConfigError(f"smpc: trainer option {key} must be a positive integer, got {opts[key]!r}")
+        if not isinstance(opts["warm_start_iters"], int) or isinstance(opts["warm_start_iters"], bool) or opts["warm_start_iters"] < 1:
+            raise ConfigError(f"smpc: trainer option warm_start_iters must be a positive integer, got {opts['warm_start_iters']!r}")
+        if not isinstance(opts["warm_start_omega"], (int, float)) or not opts["warm_start_omega"] >= 0:
+            raise ConfigError(f"smpc: trainer option warm_start_omega must be a number >= 0, got {opts['warm_start_omega']!r}")
+        if opts["warm_start"] == "kds" and self.params.constraint != "simplex":
+            raise ConfigError("smpc: warm_start = \"kds\" (K-Deep Simplex latents) needs constraint = \"simplex\"; "
+                              "give a data set with true codes for an ℓ1 warm start")
         if not isinstance(opts["warm_start_noise"], (int, float)) or opts["warm_start_noise"] < 0:
             raise ConfigError(f"smpc: trainer option warm_start_noise must be >= 0, got {opts['warm_start_noise']!r}")
         self.opts = dict(opts)
@@ -143,7 +175,17 @@ class SMPCTrainer(Trainer):
         p, rng = self.params, np.random.default_rng([self.seed, 7])
         n = len(x)
         warm = self.opts["warm_start"]
-        if warm:
+        if warm == "kds":
+            # App. E.1 (moons): Z_true from Tasissa et al.'s alternating minimisation of eq. 8 on these samples;
+            # simplex codes carry no scale, so the noise is added as given (σ = 5 in the paper).
+            from circuits.ksm.kds import kds_alternating_minimisation
+
+            _, z_true, _ = kds_alternating_minimisation(x, p.n_latent, omega=float(self.opts["warm_start_omega"]),
+                                                        iters=self.opts["warm_start_iters"],
+                                                        seed=self.opts["warm_start_seed"])
+            self.z_true = z_true
+            z = z_true + self.opts["warm_start_noise"] * rng.standard_normal(z_true.shape)
+        elif warm:
             from neuromorph.data import true_codes
 
             z_true = np.asarray(true_codes(warm, n_train=n, seed=self.opts["warm_start_seed"])[0], dtype=float)
