@@ -20,7 +20,7 @@ PYTEST312_ARGS ?= -m "not (slow or standalone or cuda_compile or gpu)" tests/tes
   tests/test_brian_numpy_regression.py tests/test_phases.py tests/test_blocks.py tests/test_config.py \
   tests/test_data.py tests/test_twocomp_equivalence.py tests/test_ksm.py
 
-.PHONY: demo test test-fast test-nvcc test-cuda test-gpu test312 bench clean-venv
+.PHONY: demo test test-fast test-nvcc test-cuda test-gpu test312 test-lava bench clean-venv
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -74,6 +74,32 @@ test312:
 	  echo "*** Install python3.12 or run: make test312 PY312=/path/to/python3.12"; \
 	else \
 	  $(MAKE) $(STAMP312) && $(VENV312)/bin/python -m pytest -q -rs $(XDIST) --durations=10 $(PYTEST312_ARGS); \
+	fi
+
+# Intel's lava-nc (bit-accurate Loihi LIF/Dense on CPU) checks the deploy fixed-point emulation spike for spike
+# (tests/test_deploy_lava.py). It installs only on Python 3.10 with numpy < 2, so it gets its own venv and stays
+# out of neuromorph's dependencies. Without a python3.10 this says so and skips, except under CI=true.
+PY310 ?= $(shell for p in python3.10 $(HOME)/.pyenv/versions/3.10.*/bin/python3.10; do \
+  $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null && { command -v $$p; break; }; done)
+VENVLAVA := .venv-lava
+STAMPLAVA := $(VENVLAVA)/.lava-installed
+
+$(STAMPLAVA):
+	test -x $(VENVLAVA)/bin/python || $(PY310) -m venv $(VENVLAVA)
+	$(VENVLAVA)/bin/python -m pip install -q --upgrade pip
+	$(VENVLAVA)/bin/python -m pip install -q "lava-nc==0.10.0"
+	touch $(STAMPLAVA)
+
+test-lava: $(STAMP)
+	@if [ -z "$(PY310)" ]; then \
+	  if [ "$$CI" = true ]; then \
+	    echo "error: python3.10 not found, so CI cannot run the Lava cross-check; install it or set PY310=/path/to/python3.10" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "*** WARNING: python3.10 not found: the Lava cross-check (tests/test_deploy_lava.py) was NOT run."; \
+	else \
+	  $(MAKE) $(STAMPLAVA) && NEUROMORPH_LAVA_PYTHON=$(CURDIR)/$(VENVLAVA)/bin/python \
+	    $(BIN)/python -m pytest -q -rs tests/test_deploy_lava.py; \
 	fi
 
 bench: $(STAMP)
