@@ -138,3 +138,58 @@ def test_sweep_seed_batch_rejects_bad_value(tmp_path):
     cfg_path.write_text(TINY)
     with pytest.raises(ConfigError, match="--seed-batch"):
         run_sweep(expand(load_config(cfg_path), [0]), tmp_path / "x", workers=1, cores=1, seed_batch=0)
+
+
+def test_revive_silent_output_single_and_batched():
+    """The opt-in remedy: an output unit silenced by hand is revived after N silent batches with the draw of
+    revive_column, identically in the single-seed trainer and the seed batch; off (0) nothing is touched."""
+    from circuits.corinfomax.params import revive_column
+
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0, 1, (30, 12))
+    y = rng.integers(0, 4, 30)
+    for n_revive in (0, 3):
+        p = _params("dense", (12, 8, 4), revive_silent_output=n_revive)
+        seeds = [0, 5]
+        sb = SeedBatch(p, seeds, dtype=torch.float64)
+        refs = []
+        for i, s in enumerate(seeds):
+            ref = CorInfoMaxTrainer(p, s, dtype=torch.float64, threads=1, kernel="python")
+            w = ref.weights()
+            w["W_ff1"][:, 2] = -5.0  # output unit 2: a large negative drive, silent on every input
+            ref._load_weights(w)
+            sb.load_weights_of(i, w)
+            refs.append(ref)
+        sb.train_epoch(x, y, 0)  # 10 batches of 3
+        for i, (s, ref) in enumerate(zip(seeds, refs)):
+            ref.train_epoch(x, y, 0)
+            wr, wb = ref.weights(), sb.weights_of(i)
+            for name in wr:
+                np.testing.assert_allclose(wb[name], wr[name], rtol=0, atol=1e-12)
+            if n_revive == 0:
+                assert ref.revived == 0 and (wr["W_ff1"][:, 2] < -4.0).all()  # faithful: the unit stays dead
+                assert "revived_output_units" not in ref.epoch_metrics()
+            else:
+                # silent in batches 0, 1, 2 -> revived after batch 2 with the draw of (seed, epoch 0, batch 2, unit 2)
+                assert ref.revived >= 1 and sb.revived[i] == ref.revived
+                assert wr["W_ff1"][:, 2].max() > -1.0  # the column was re-drawn (|draw| <= 0.71, then trained)
+                assert ref.epoch_metrics()["revived_output_units"] == ref.revived
+                col = revive_column(p, s, 0, 2, 2)
+                assert np.abs(col).max() <= np.sqrt(6 / 12) and np.abs(col - revive_column(p, s, 0, 3, 2)).max() > 0
+                st = ref.state_dict()
+                assert int(st["revive"]["revived"]) == ref.revived
+                np.testing.assert_array_equal(sb.members[i].state_dict()["revive"]["silent_batches"],
+                                              st["revive"]["silent_batches"])
+            ref.close()
+    with pytest.raises(ConfigError, match="revive_silent_output"):
+        _params("dense", (12, 8, 4), revive_silent_output=-1)
+
+
+def test_revive_refused_by_the_equation_models():
+    from circuits.corinfomax.circuit import CorInfoMax
+
+    c = CorInfoMax.verification_instance(revive_silent_output=5)
+    w = c.initial_weights(0)
+    data = c.example_data(3, 0)
+    with pytest.raises(ConfigError, match="fast trainers only"):
+        c.simulate_reference(w, data)

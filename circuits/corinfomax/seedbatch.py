@@ -33,7 +33,7 @@ import torch
 from neuromorph.circuit import Trainer
 from neuromorph.errors import ConfigError, NeuromorphError, ShapeError
 
-from .params import CorInfoMaxParams, weight_layout
+from .params import CorInfoMaxParams, revive_column, weight_layout
 from .trainer import angle_degrees, batch_plan, initial_weights, weight_names
 
 __all__ = ["SeedBatch", "SeedMember", "Lockstep", "supports", "bind", "claim"]
@@ -75,6 +75,8 @@ class SeedBatch:
         self.Wfb = [None] + [st(f"W_fb{k}") for k in range(1, P)]
         self.B = [None] + [st(f"B{k}") for k in range(1, P + 1)]
         self.epochs_done = [0] * self.S
+        self.silent = np.zeros((self.S, self.sizes[-1]), dtype=np.int64)  # revive_silent_output counters
+        self.revived = [0] * self.S
         self.members = [SeedMember(self, i) for i in range(self.S)]
 
     # ---- one seed's slice ---------------------------------------------------------------------------------
@@ -258,6 +260,8 @@ class SeedBatch:
                 rf = [None] + [st["r"][k].clone() for k in range(1, P + 1)]
                 self._phase(st, xb, idx, mats, p.t_nudged, nudged=True, beta_y=Y[rows] * betas.view(-1, 1, 1))
                 self._update(xb, st["r"], rf, m, betas_np, f)
+                if p.revive_silent_output:
+                    self._revive(rf[P], epoch, b)
             return None
 
         self._with_threads(run)
@@ -290,6 +294,16 @@ class SeedBatch:
             self._decay(wfb, p.lr_fb[k - 1] * f)
         for k in range(1, P + 1):
             self.B[k].baddbmm_(Z[k].transpose(1, 2), Z[k], beta=1.0 / p.lam, alpha=-p.gamma / (p.lam * m))
+
+    def _revive(self, out_free: torch.Tensor, epoch: int, b: int) -> None:
+        """``revive_silent_output`` per seed, as :meth:`.trainer.CorInfoMaxTrainer._revive` (same draws)."""
+        silent = (out_free <= 0).all(dim=1).numpy()  # (S, N_P)
+        self.silent = np.where(silent, self.silent + 1, 0)
+        for i, j in zip(*np.nonzero(self.silent >= self.params.revive_silent_output)):
+            col = revive_column(self.params, self.seeds[i], epoch, b, int(j))
+            self.Wff[self.P - 1][i, :, j] = torch.as_tensor(col, dtype=self.dtype)
+            self.silent[i, j] = 0
+            self.revived[i] += 1
 
     def _decay(self, w: torch.Tensor, rate: float) -> None:
         if self.params.weight_decay:
@@ -366,14 +380,21 @@ class SeedMember(Trainer):
         return self.batch.weights_of(self.i)
 
     def state_dict(self) -> dict:
-        return {"weights": self.weights(), "seed": self.seed, "epochs_done": self.epochs_done,
-                "params": asdict(self.params)}
+        st = {"weights": self.weights(), "seed": self.seed, "epochs_done": self.epochs_done,
+              "params": asdict(self.params)}
+        if self.params.revive_silent_output:  # the same layout as the single-seed trainer's
+            st["revive"] = {"silent_batches": self.batch.silent[self.i].copy(),
+                            "revived": np.int64(self.batch.revived[self.i])}
+        return st
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("DO") is not None:
             raise ConfigError("this checkpoint holds the 'DO' lateral form; seed batching supports lateral_update = 'B'")
         self.batch.load_weights_of(self.i, state["weights"])
         self.batch.epochs_done[self.i] = int(state.get("epochs_done", 0))
+        if state.get("revive") is not None:
+            self.batch.silent[self.i] = np.asarray(state["revive"]["silent_batches"], dtype=np.int64)
+            self.batch.revived[self.i] = int(state["revive"]["revived"])
 
     def options(self) -> dict:
         b = self.batch
@@ -383,7 +404,10 @@ class SeedMember(Trainer):
 
     def epoch_metrics(self) -> dict:
         w = self.weights()
-        return {f"angle_{k}": angle_degrees(w[f"W_ff{k}"], w[f"W_fb{k}"].T) for k in range(1, self.batch.P)}
+        out = {f"angle_{k}": angle_degrees(w[f"W_ff{k}"], w[f"W_fb{k}"].T) for k in range(1, self.batch.P)}
+        if self.params.revive_silent_output:
+            out["revived_output_units"] = self.batch.revived[self.i]  # cumulative over the run
+        return out
 
     def close(self) -> None:
         pass
