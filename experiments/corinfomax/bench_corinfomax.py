@@ -406,6 +406,8 @@ def main(argv=None) -> int:
     ap.add_argument("--authors-src", type=Path, default=None,
                     help="checkout of BariscanBozkurt/Supervised-CorInfoMax: also time the authors' code (never committed)")
     ap.add_argument("--authors-batches", type=int, default=200, help="batches of the authors' code timed per layout")
+    ap.add_argument("--authors-threads", type=int, nargs="+", default=None,
+                    help="thread counts to time the authors' code with (default: every layout's)")
     ap.add_argument("--floor", action="store_true", help="also time the GEMM floor of one epoch (module docstring)")
     ap.add_argument("--seed-batch", type=int, default=0, metavar="S",
                     help="also compare S seeds stacked vs one by one (1 thread each)")
@@ -441,7 +443,7 @@ def main(argv=None) -> int:
     authors: dict[int, dict] = {}
     floors: dict[int, dict] = {}
     for th in sorted({lay["threads"] for lay in layouts}):
-        if args.authors_src is not None:
+        if args.authors_src is not None and (args.authors_threads is None or th in args.authors_threads):
             authors[th] = measure_authors(args.authors_src, data, th, args.authors_batches)
             print(f"  authors' code, {th} thread(s): {authors[th]['epoch_s']:.1f} s/epoch", flush=True)
         if args.floor:
