@@ -340,6 +340,10 @@ def run_sweep(
 
     if todo:
         todo = _group_tasks(todo, seed_batch)
+        if seed_batch > 1 and engine == "local" and len(todo) < workers and not explicit:
+            # fewer (grouped) tasks than workers: each task gets the cores the idle workers would have had
+            workers = len(todo)
+            torch_threads = max(1, cores // workers)
         runner = {"local": _run_local, "submitit": _run_submitit, "ray": _run_ray}[engine]
         kwargs = {"local": dict(workers=workers), "submitit": dict(cluster=cluster, folder=Path(out_root) / ".submitit"),
                   "ray": dict(address=address)}[engine]
