@@ -133,11 +133,16 @@ def test_sweep_seed_batch_equals_single_runs(tmp_path):
         assert [r["test_acc"] for r in ra] == [r["test_acc"] for r in rb]
 
 
-def test_sweep_seed_batch_rejects_bad_value(tmp_path):
+def test_sweep_seed_batch_rejects_bad_value(tmp_path, capsys):
     cfg_path = tmp_path / "cim.toml"
     cfg_path.write_text(TINY)
     with pytest.raises(ConfigError, match="--seed-batch"):
         run_sweep(expand(load_config(cfg_path), [0]), tmp_path / "x", workers=1, cores=1, seed_batch=0)
+    from neuromorph.cli import main
+
+    assert main(["sweep", str(cfg_path), "--seeds", "0-1", "--seed-batch", "0", "--out-root", str(tmp_path / "y")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --seed-batch must be an integer >= 1")
 
 
 def test_revive_silent_output_single_and_batched():
