@@ -8,7 +8,6 @@ batch must end with its single-seed weights, free-phase rates and predictions to
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -34,7 +34,7 @@ from neuromorph.circuit import Trainer
 from neuromorph.errors import ConfigError, NeuromorphError, ShapeError
 
 from .params import CorInfoMaxParams, revive_column, weight_layout
-from .trainer import angle_degrees, batch_plan, initial_weights, weight_names
+from .trainer import angle_degrees, batch_plan, initial_weights
 
 __all__ = ["SeedBatch", "SeedMember", "Lockstep", "supports", "bind", "claim"]
 
@@ -115,7 +115,7 @@ class SeedBatch:
     def _derived(self, idx, betas: torch.Tensor | None) -> dict:
         """Fused [c gamma B_k + g I | W_ff{k}/eps] per hidden layer, W_fb{k}/eps, the output's lateral matrix
         without and (``betas`` per seed) with the nudge -beta I."""
-        P, n, eps = self.P, self.sizes, self.params.epsilon
+        P, eps = self.P, self.params.epsilon
         C = [None] + [torch.cat([self._lat(k, idx), self.Wff[k][idx] * (1.0 / eps)], dim=2) for k in range(1, P)]
         Wfbs = [None] + [self.Wfb[k][idx] * (1.0 / eps) for k in range(1, P)]
         latp = self._lat(P, idx)

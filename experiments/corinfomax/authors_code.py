@@ -29,8 +29,6 @@ from __future__ import annotations
 import argparse
 import importlib.machinery
 import json
-import math
-import os
 import sys
 import time
 import types
