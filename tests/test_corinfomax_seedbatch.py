@@ -85,6 +85,7 @@ batch = 10
 t_free = 8
 t_nudged = 4
 lam = 0.999
+revive_silent_output = 2  # the remedy on: the whole run path (figures too) and its counters, single == batched
 [trainer]
 dtype = "float64"
 [train]
@@ -115,6 +116,7 @@ def test_sweep_seed_batch_equals_single_runs(tmp_path):
         for ra, rb in zip(rows_a, rows_b):
             assert (ra["test_acc"], ra["train_acc"]) == (rb["test_acc"], rb["train_acc"])
             assert abs(ra["angle_1"] - rb["angle_1"]) < 1e-9
+            assert ra["revived_output_units"] == rb["revived_output_units"]
         wa, wb = load_checkpoint(a)["trainer"]["weights"], load_checkpoint(b)["trainer"]["weights"]
         for name in wa:
             np.testing.assert_allclose(wb[name], wa[name], rtol=0, atol=1e-12)
@@ -189,11 +191,18 @@ def test_revive_silent_output_single_and_batched():
         _params("dense", (12, 8, 4), revive_silent_output=-1)
 
 
-def test_revive_refused_by_the_equation_models():
+def test_revive_ignored_by_the_reference():
+    """The equation models simulate trials of the paper's equations: the remedy (between batches, fast trainers
+    only) leaves simulate_reference's trace unchanged, so `neuromorph run` can draw its phase timeline."""
     from circuits.corinfomax.circuit import CorInfoMax
 
-    c = CorInfoMax.verification_instance(revive_silent_output=5)
-    w = c.initial_weights(0)
-    data = c.example_data(3, 0)
-    with pytest.raises(ConfigError, match="fast trainers only"):
-        c.simulate_reference(w, data)
+    plain = CorInfoMax.verification_instance()
+    remedy = CorInfoMax.verification_instance(revive_silent_output=1)
+    w = plain.initial_weights(0)
+    data = plain.example_data(3, 0)
+    a, b = plain.simulate_reference(w, data), remedy.simulate_reference(w, data)
+    assert set(a.states) == set(b.states) and set(a.weights) == set(b.weights) and a.weights
+    for name in a.states:
+        np.testing.assert_array_equal(np.asarray(a.states[name]), np.asarray(b.states[name]))
+    for name in a.weights:
+        np.testing.assert_array_equal(np.asarray(a.weights[name]), np.asarray(b.weights[name]))

@@ -243,17 +243,11 @@ class CorInfoMax(Circuit):
         layers = 3 if n_layers >= 3 else 2
         return type(self).verification_instance(layers, variant, lateral, **overrides)
 
-    def _no_revive(self, what: str) -> None:
-        if self.params.revive_silent_output:
-            raise ConfigError(f"params.revive_silent_output = {self.params.revive_silent_output} is a remedy of the fast "
-                              f"trainers only; {what} implements the paper's equations: set it to 0 here")
-
     # ---- Brian2 model ------------------------------------------------------------------------------------------
     def build_brian(self, weights, data, lr_factor: float = 1.0):
         """The Brian2 model of ``data``'s trials (circuits/corinfomax/brian_model.py)."""
         from .brian_model import build
 
-        self._no_revive("the Brian2 model")
         self.check_weights(weights)
         n_trials = self._check_data(data)
         return build(self.params, self.dt, weights, data, n_trials, lr_factor)
@@ -271,7 +265,6 @@ class CorInfoMax(Circuit):
         """The same trials in torch (circuits/corinfomax/reference.py)."""
         from .reference import simulate
 
-        self._no_revive("simulate_reference")
         self.check_weights(weights)
         self._check_data(data)
         return simulate(self.params, weights, data, dtype=dtype, lr_factor=lr_factor)

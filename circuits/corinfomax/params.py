@@ -90,7 +90,8 @@ class CorInfoMaxParams:
     # unit (free-phase rate 0 on every sample, so neither phase gives it a learning signal). N > 0: an output unit
     # silent on every sample of N consecutive training batches gets its incoming feedforward weights
     # W_ff{P-1}[:, j] re-drawn (Xavier-uniform, :func:`revive_column`). Fast trainers only (trainer.py,
-    # seedbatch.py); the Brian2 model and simulate_reference refuse it. See experiments/corinfomax/README.md
+    # seedbatch.py): the Brian2 model and simulate_reference ignore it (they simulate trials and single updates
+    # of the paper's equations; a revival is an intervention between batches). See experiments/corinfomax/README.md
     revive_silent_output: int = 0
 
     def __post_init__(self):
