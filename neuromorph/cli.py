@@ -147,7 +147,7 @@ def cmd_sweep(args) -> int:
 
     results = run_sweep(
         configs, args.out_root, engine=args.engine, workers=args.workers, cluster=args.submitit_cluster,
-        address=args.ray_address, on_result=line,
+        address=args.ray_address, on_result=line, seed_batch=args.seed_batch,
     )
     print(describe(results))
     return 1 if any(r.status == "failed" for r in results) else 0
@@ -466,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-root", default="results")
     s.add_argument("--submitit-cluster", default="slurm", help="submitit engine: slurm (default) | local | debug")
     s.add_argument("--ray-address", default="auto", help="ray engine: address of an existing cluster")
+    s.add_argument("--seed-batch", type=int, default=1, metavar="N",
+                   help="train up to N seeds of one config stacked in one task (CorInfoMax; default 1: one seed per task)")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     s.set_defaults(func=cmd_sweep)
 

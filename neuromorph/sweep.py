@@ -12,6 +12,12 @@ Engines (all run :func:`neuromorph.runner.run` on one config per task):
 * ``submitit``: one SLURM job per run through submitit (``cluster="slurm"``); ``cluster="local"`` runs the
   same code path as local subprocesses, which is how it is tested here, and ``"debug"`` in this process.
 * ``ray``: tasks on an *existing* Ray cluster (``address``, default ``"auto"``), one CPU per torch thread.
+
+Seed batching (``seed_batch`` > 1, ``--seed-batch N``): where the circuit offers ``make_seed_batch`` (CorInfoMax),
+up to N seeds of one config (same config but the seed, same epoch reached) become one task: one process trains
+them with their matrices stacked (``circuits/corinfomax/seedbatch.py``), while every seed still runs
+:func:`neuromorph.runner.run` into its own folder (manifest, metrics.jsonl, checkpoint, resume), each in a
+thread of that process. Each seed's numbers are those of its single-seed run to rounding (float64: 1e-12).
 """
 
 from __future__ import annotations
@@ -186,6 +192,97 @@ def _run_task(config: RunConfig, out: str, torch_threads: int) -> SweepResult:
         return SweepResult(config.run_name, str(out), "failed", time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
 
 
+def _seed_batch_of(config: RunConfig):
+    """The circuit's ``make_seed_batch`` when it can train seeds of this config stacked, else None."""
+    if config.train is None or config.verify is not None or config.compare is not None:
+        return None
+    from .circuit import get_circuit
+
+    try:
+        circuit = get_circuit(config.circuit, **config.params)
+    except Exception:  # noqa: BLE001 - the run itself reports a bad config, one at a time
+        return None
+    make = getattr(circuit, "make_seed_batch", None)
+    return make if make is not None and circuit.supports_seed_batch(config.trainer) else None
+
+
+def _start_epoch(out: str) -> int:
+    """The epoch a run resumes from (0: no usable checkpoint), so that only runs in step are grouped."""
+    from .runner import load_checkpoint
+
+    try:
+        return int(load_checkpoint(out).get("epoch", 0))
+    except Exception:  # noqa: BLE001 - no or a broken checkpoint: the run starts over (or reports why)
+        return 0
+
+
+def _group_tasks(todo: list, seed_batch: int) -> list[list]:
+    """The runs as tasks: seeds of one config in step grouped (at most ``seed_batch`` each), the rest alone."""
+    if seed_batch <= 1:
+        return [[item] for item in todo]
+    groups: dict[str, list] = {}
+    tasks: list[list] = []
+    for cfg, out in todo:
+        if _seed_batch_of(cfg) is None:
+            tasks.append([(cfg, out)])
+            continue
+        key = json.dumps({**cfg.to_dict(), "seed": None, "name": None}, sort_keys=True, default=str)
+        groups.setdefault(f"{key}|{_start_epoch(out)}", []).append((cfg, out))
+    for items in groups.values():
+        for lo in range(0, len(items), seed_batch):
+            tasks.append(items[lo:lo + seed_batch])
+    return tasks
+
+
+def _run_tasks(task: list, torch_threads: int) -> list[SweepResult]:
+    """Run one task (a run, or a group of seeds trained stacked); never raises for the runs' own failures."""
+    if len(task) == 1:
+        return [_run_task(task[0][0], task[0][1], torch_threads)]
+    return _run_group(task, torch_threads)
+
+
+def _run_group(task: list, torch_threads: int) -> list[SweepResult]:
+    """Seeds of one config in one process: one thread per seed runs ``runner.run`` (its own folder), the
+    circuit hands each its slice of one seed batch, and their training/evaluation calls meet in a Lockstep."""
+    import threading
+
+    from circuits.corinfomax.seedbatch import Lockstep, bind  # the only circuit with make_seed_batch today
+
+    cfg0 = task[0][0]
+    if torch_threads and not _threads(cfg0):
+        import torch
+
+        torch.set_num_threads(torch_threads)
+    t0 = time.perf_counter()
+    try:
+        batch = _seed_batch_of(cfg0)([c.seed for c, _ in task], **cfg0.trainer)
+    except Exception as exc:  # noqa: BLE001 - every seed of the group fails with the same reason
+        return [SweepResult(c.run_name, str(o), "failed", 0.0, f"seed batch: {type(exc).__name__}: {exc}") for c, o in task]
+    lock = Lockstep(batch)
+    results: list[SweepResult | None] = [None] * len(task)
+
+    def one(i: int) -> None:
+        cfg, out = task[i]
+        bind({cfg.seed: batch.members[i]})
+        try:
+            from .runner import run
+
+            run(cfg, out, resume=True, progress=False, log=lambda *a, **k: None)
+            results[i] = SweepResult(cfg.run_name, str(out), "complete", time.perf_counter() - t0)
+        except BaseException as exc:  # noqa: BLE001 - reported per run, like a single run's failure
+            results[i] = SweepResult(cfg.run_name, str(out), "failed", time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
+        finally:
+            lock.leave(i)  # the others go on without this seed
+            bind(None)
+
+    threads = [threading.Thread(target=one, args=(i,), name=f"seed{c.seed}") for i, (c, _) in enumerate(task)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return [r for r in results if r is not None]
+
+
 def _threads(config: RunConfig) -> int:
     return config.train.threads if config.train is not None and config.train.threads else 0
 
@@ -200,12 +297,16 @@ def run_sweep(
     cluster: str = "slurm",
     address: str = "auto",
     on_result: Callable[[SweepResult], None] | None = None,
+    seed_batch: int = 1,
 ) -> list[SweepResult]:
     """Run every config into ``out_root/<run name>``; return one :class:`SweepResult` per config, in order.
 
     Complete runs (same config digest, status ``complete``) are skipped; unfinished ones resume from their
     checkpoint. ``on_result`` is called as each run ends (the CLI prints a line carrying the run's name).
+    ``seed_batch`` > 1 trains up to that many seeds of one config stacked in one task (module docstring).
     """
+    if not isinstance(seed_batch, int) or seed_batch < 1:
+        raise ConfigError(f"--seed-batch must be an integer >= 1 (1: every seed in its own task), got {seed_batch!r}")
     if engine not in ENGINES:
         raise ConfigError(f"unknown sweep engine {engine!r}; choose one of {list(ENGINES)}")
     names = [c.run_name for c in configs]
@@ -238,6 +339,11 @@ def run_sweep(
             todo.append((c, str(path)))
 
     if todo:
+        todo = _group_tasks(todo, seed_batch)
+        if seed_batch > 1 and engine == "local" and len(todo) < workers and not explicit:
+            # fewer (grouped) tasks than workers: each task gets the cores the idle workers would have had
+            workers = len(todo)
+            torch_threads = max(1, cores // workers)
         runner = {"local": _run_local, "submitit": _run_submitit, "ray": _run_ray}[engine]
         kwargs = {"local": dict(workers=workers), "submitit": dict(cluster=cluster, folder=Path(out_root) / ".submitit"),
                   "ray": dict(address=address)}[engine]
@@ -248,21 +354,21 @@ def run_sweep(
 
 def _run_local(todo, torch_threads, report, *, workers):
     if workers == 1:  # in this process: simplest, and a debugger can step into the run
-        for cfg, out in todo:
-            res = _run_task(cfg, out, torch_threads)
-            report(res)
-            yield res
+        for task in todo:
+            for res in _run_tasks(task, torch_threads):
+                report(res)
+                yield res
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn: a fresh interpreter per worker (no forked torch thread pools or Brian2 device state)
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_run_task, cfg, out, torch_threads) for cfg, out in todo]
+        futures = [pool.submit(_run_tasks, task, torch_threads) for task in todo]
         for fut in as_completed(futures):
-            res = fut.result()
-            report(res)
-            yield res
+            for res in fut.result():
+                report(res)
+                yield res
 
 
 def _run_submitit(todo, torch_threads, report, *, cluster, folder):
@@ -279,14 +385,16 @@ def _run_submitit(todo, torch_threads, report, *, cluster, folder):
     if cluster == "slurm":
         params["slurm_cpus_per_task"] = torch_threads
     executor.update_parameters(**params)
-    jobs = executor.map_array(_run_task, [c for c, _ in todo], [o for _, o in todo], [torch_threads] * len(todo))
-    for job, (cfg, out) in zip(jobs, todo):
+    jobs = executor.map_array(_run_tasks, todo, [torch_threads] * len(todo))
+    for job, task in zip(jobs, todo):
         try:
-            res = job.result()
+            got = job.result()
         except Exception as exc:  # noqa: BLE001 - the job itself died (node failure, timeout)
-            res = SweepResult(cfg.run_name, out, "failed", 0.0, f"submitit job {job.job_id}: {type(exc).__name__}: {exc}")
-        report(res)
-        yield res
+            got = [SweepResult(cfg.run_name, out, "failed", 0.0, f"submitit job {job.job_id}: {type(exc).__name__}: {exc}")
+                   for cfg, out in task]
+        for res in got:
+            report(res)
+            yield res
 
 
 def _run_ray(todo, torch_threads, report, *, address):
@@ -301,14 +409,14 @@ def _run_ray(todo, torch_threads, report, *, address):
             raise BackendUnavailableError(
                 f"no Ray cluster at address {address!r} ({exc}); start one with `ray start --head` or pass --ray-address"
             ) from exc
-    task = ray.remote(num_cpus=torch_threads)(_run_task)
-    refs = {task.remote(cfg, out, torch_threads): cfg for cfg, out in todo}
+    remote = ray.remote(num_cpus=torch_threads)(_run_tasks)
+    refs = {remote.remote(task, torch_threads): task for task in todo}
     pending = list(refs)
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
-        res = ray.get(done[0])
-        report(res)
-        yield res
+        for res in ray.get(done[0]):
+            report(res)
+            yield res
 
 
 def describe(results: Sequence[SweepResult]) -> str:

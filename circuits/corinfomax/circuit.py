@@ -182,9 +182,13 @@ class CorInfoMax(Circuit):
 
     def make_trainer(self, n_in: int, n_classes: int, seed: int, **options):
         """The fast batched trainer (circuits/corinfomax/trainer.py) with this circuit's parameters."""
+        from .seedbatch import claim
         from .trainer import CorInfoMaxTrainer
 
         opts = self.check_trainer_options(options)
+        member = claim(self.params, seed, opts)  # inside a seed-batched sweep group: this seed's slice
+        if member is not None:
+            return member
         dtype = opts.pop("dtype")
         if isinstance(dtype, str):
             if dtype not in _DTYPES:
@@ -197,6 +201,26 @@ class CorInfoMax(Circuit):
                 f"set params.sizes = [{n_in}, ..., {n_classes}]"
             )
         return CorInfoMaxTrainer(p, seed, dtype=dtype, **opts)
+
+    def supports_seed_batch(self, options) -> bool:
+        """Whether :meth:`make_seed_batch` can train seeds of this circuit stacked (``lateral_update = "B"``)."""
+        from .seedbatch import supports
+
+        return supports(self.params)
+
+    def make_seed_batch(self, seeds, **options):
+        """Several seeds trained with their matrices stacked (circuits/corinfomax/seedbatch.py); the sweep's
+        ``--seed-batch``. ``dtype``, ``threads`` and ``eval_batch`` apply; ``kernel``/``gemm`` choose the single-seed
+        path and are not used here (the members record kernel "seed-batched", gemm "bmm" in the manifest)."""
+        from .seedbatch import SeedBatch
+
+        opts = self.check_trainer_options(options)
+        dtype = opts["dtype"]
+        if isinstance(dtype, str):
+            if dtype not in _DTYPES:
+                raise ConfigError(f"{self.name}: trainer dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+            dtype = _DTYPES[dtype]
+        return SeedBatch(self.params, seeds, dtype=dtype, threads=opts.get("threads"), eval_batch=opts["eval_batch"])
 
     # ---- verification instances --------------------------------------------------------------------------------
     @classmethod

@@ -44,6 +44,60 @@ def onednn_pack(matrix: torch.Tensor, rows: int) -> torch.Tensor:
     (after :func:`onednn_available` returned True)."""
     return _ONEDNN_PACK(matrix, rows)
 
+_GEMM_CHOICE: dict[tuple, str] = {}
+
+
+def faster_gemm(rows: int, k: int, n: int) -> str:
+    """"onednn" or "blas": whichever computes E + r C faster here for an (rows, k) r and a (k, n) C, float32,
+    one thread (how the sweep kernels call it), timed once per shape and process.
+
+    Why measured, not fixed: on the AMD EPYC this trainer was tuned on, oneDNN's pre-packed AVX-512 kernel beat
+    MKL's sgemm at these skinny shapes (20 x 500 x 510); on an Intel Xeon (Sapphire Rapids) MKL is ~25 % faster
+    per epoch (experiments/corinfomax/results/bench_ratios.json). Interleaved repeats in CPU time, the fastest of
+    each, so a busy machine biases both alike.
+    """
+    key = (rows, k, n)
+    if key in _GEMM_CHOICE:
+        return _GEMM_CHOICE[key]
+    import time
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            g = torch.Generator().manual_seed(0)
+            r = torch.rand(rows, k, generator=g)
+            c = torch.rand(k, n, generator=g)
+            e = torch.rand(rows, n, generator=g)
+            out = torch.empty(rows, n)
+            ct = c.t().contiguous()
+
+            # one batch's worth: oneDNN packs the matrix once per batch (it changes with every update), then
+            # both paths do the 40 products of the T_free + T_nudged sweeps
+            def onednn_batch():
+                packed = onednn_pack(ct, rows)
+                for _ in range(40):
+                    _ONEDNN_LINEAR_ADD(r, e, packed, None, "add")
+
+            def blas_batch():
+                for _ in range(40):
+                    torch.addmm(e, r, c, out=out)
+
+            calls = {"onednn": onednn_batch, "blas": blas_batch}
+            best = {name: float("inf") for name in calls}
+            for _ in range(5):
+                for name, fn in calls.items():
+                    fn()
+                    t0 = time.thread_time()  # this thread's CPU time: other processes on the cores do not count
+                    fn()
+                    fn()
+                    best[name] = min(best[name], time.thread_time() - t0)
+    finally:
+        torch.set_num_threads(prev)
+    _GEMM_CHOICE[key] = min(best, key=best.get)
+    return _GEMM_CHOICE[key]
+
+
 # placeholder for the unused index 0 of per-layer lists (TorchScript lists hold tensors only)
 NO_TENSOR = torch.empty(0)
 

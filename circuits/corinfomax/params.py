@@ -41,7 +41,10 @@ package takes names and shapes from there.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from neuromorph.errors import ConfigError, ShapeError
 from neuromorph.phases import Phase, PhaseSchedule
@@ -83,6 +86,13 @@ class CorInfoMaxParams:
     batch: int = 20
     # code: off in every reported run; on: W ← W − lr·f·ε·W after each Hebbian step (module docstring)
     weight_decay: bool = False
+    # not in the paper or the authors' code (0 = off, the faithful default): an opt-in remedy for a dead output
+    # unit (free-phase rate 0 on every sample, so neither phase gives it a learning signal). N > 0: an output unit
+    # silent on every sample of N consecutive training batches gets its incoming feedforward weights
+    # W_ff{P-1}[:, j] re-drawn (Xavier-uniform, :func:`revive_column`). Fast trainers only (trainer.py,
+    # seedbatch.py): the Brian2 model and simulate_reference ignore it (they simulate trials and single updates
+    # of the paper's equations; a revival is an intervention between batches). See experiments/corinfomax/README.md
+    revive_silent_output: int = 0
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -110,6 +120,10 @@ class CorInfoMaxParams:
             raise ConfigError("beta must be > 0 and t_free, t_nudged, batch >= 1")
         if not isinstance(self.weight_decay, bool):
             raise ConfigError(f"weight_decay must be true or false, got {self.weight_decay!r}")
+        if isinstance(self.revive_silent_output, bool) or not isinstance(self.revive_silent_output, int) \
+                or self.revive_silent_output < 0:
+            raise ConfigError(f"revive_silent_output must be an integer >= 0 (0: off; N: re-draw an output unit's "
+                              f"feedforward weights after N silent batches), got {self.revive_silent_output!r}")
 
     @property
     def gamma(self) -> float:
@@ -187,3 +201,13 @@ def phase_schedule(params: CorInfoMaxParams) -> PhaseSchedule:
         ),
         trials_per_update=params.batch,
     )
+
+
+def revive_column(params: CorInfoMaxParams, seed: int, epoch: int, batch: int, unit: int) -> np.ndarray:
+    """The fresh incoming feedforward weights W_ff{P-1}[:, unit] of a revived output unit (``revive_silent_output``):
+    Xavier-uniform like :func:`.trainer.initial_weights`, drawn from ``np.random.default_rng([seed, epoch, batch,
+    unit, 1])`` so every implementation (single seed, seed batch) revives with the same numbers."""
+    n = params.sizes
+    P = params.n_layers
+    lim = math.sqrt(6.0 / (n[P - 1] + n[P]))
+    return np.random.default_rng([int(seed), int(epoch), int(batch), int(unit), 1]).uniform(-lim, lim, size=n[P - 1])

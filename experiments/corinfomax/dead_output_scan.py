@@ -13,6 +13,14 @@ no learning signal (its rate is 0 in the free and the nudged phase, so both cont
 image of its class then goes to the lowest-index unit by the argmax tie rule, and the run sits near 79 % until
 (if ever) the unit revives. The same scan on the final folders of a 50-epoch sweep counts the seeds that stayed
 stuck. Writes JSON atomically.
+
+``--md PATH`` also writes a markdown table: one row per setting (config digest: e.g. the faithful default
+and ``params.revive_silent_output``), with the seeds that have a dead output unit and the test accuracy with
+and without them; ``--authors JSON`` (written by ``authors_code.py --out``) adds the authors' code as a row.
+
+    python experiments/corinfomax/dead_output_scan.py /tmp/dead_ours /tmp/dead_revive \
+        --authors experiments/corinfomax/results/dead_output_authors.json \
+        --out experiments/corinfomax/results/dead_output_units.json --md experiments/corinfomax/results/dead_output_units.md
 """
 
 from __future__ import annotations
@@ -57,6 +65,9 @@ def scan_run(run_dir: Path, test_samples: int, silent_above: float) -> dict:
         "dead_output_units": [int(j) for j in np.where(silent > silent_above)[0]],
         "fraction_silent_per_unit": [round(float(v), 4) for v in silent],
         "trainer_options": manifest.get("backend", {}).get("trainer_options"),
+        # what sets this run apart: the remedy's setting (0 = the faithful default)
+        "setting": (f"ours, revive_silent_output = {config.params.get('revive_silent_output')}"
+                    if config.params.get("revive_silent_output") else "ours, faithful (default)"),
         "scan_seconds": time.perf_counter() - t0,
     }
 
@@ -70,6 +81,8 @@ def main(argv=None) -> int:
     ap.add_argument("--test-samples", type=int, default=2000, help="first N test images (default 2000)")
     ap.add_argument("--silent", type=float, default=0.99, help="dead: rate 0 on more than this fraction (default 0.99)")
     ap.add_argument("--out", type=Path, required=True, help="JSON file to write")
+    ap.add_argument("--md", type=Path, default=None, help="also write a markdown table (module docstring)")
+    ap.add_argument("--authors", type=Path, default=None, help="JSON of authors_code.py --out: a row for the authors' code")
     args = ap.parse_args(argv)
     if args.test_samples < 1 or not 0.0 < args.silent < 1.0:
         raise SystemExit("error: --test-samples must be >= 1 and --silent lie in (0, 1)")
@@ -88,7 +101,44 @@ def main(argv=None) -> int:
         "rows": rows, "runs_with_a_dead_unit": n_dead, "runs": len(rows),
     })
     print(f"{n_dead} of {len(rows)} runs have a dead output unit; wrote {args.out}")
+    if args.md is not None:
+        from neuromorph.io import atomic_write_text, read_json
+
+        text = markdown_table(rows, read_json(args.authors) if args.authors else None, args.test_samples)
+        atomic_write_text(args.md, text)
+        print(text)
     return 0
+
+
+def _setting(row: dict) -> str:
+    return row.get("setting") or "?"
+
+
+def markdown_table(rows: list[dict], authors: dict | None, test_samples: int) -> str:
+    """Seeds with a dead output unit per setting, and the mean test accuracy with and without them."""
+    def line(name, group):
+        dead = [r for r in group if r["dead_output_units"]]
+        acc = [r["test_acc"] for r in group]
+        alive = [r["test_acc"] for r in group if not r["dead_output_units"]]
+        epochs = sorted({r["epochs_trained"] for r in group})
+        seeds_dead = ", ".join(f"{r['seed']} (unit {'/'.join(map(str, r['dead_output_units']))})" for r in dead) or "-"
+        return (f"| {name} | {'/'.join(map(str, epochs))} | {len(group)} | **{len(dead)}** | {seeds_dead} | "
+                f"{100 * np.mean(acc):.2f} | {100 * np.mean(alive):.2f} |" if alive else
+                f"| {name} | {'/'.join(map(str, epochs))} | {len(group)} | **{len(dead)}** | {seeds_dead} | "
+                f"{100 * np.mean(acc):.2f} | - |")
+
+    out = [f"Dead output units (free-phase rate 0 on > 99 % of the first {test_samples} test images) and test accuracy "
+           f"on those images.", "",
+           "| code / setting | epochs | seeds | seeds with a dead unit | which (seed: unit) | mean test acc % | without those seeds % |",
+           "|---|---|---|---|---|---|---|"]
+    groups: dict[str, list] = {}
+    for r in rows:
+        groups.setdefault(r["setting"], []).append(r)
+    for name, group in groups.items():
+        out.append(line(name, group))
+    if authors is not None:
+        out.append(line("authors' code (their torch random streams)", authors["rows"]))
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":
