@@ -689,21 +689,28 @@ def true_codes(name: str, n_train: int | None = None, n_test: int | None = None,
     raise ConfigError(f"data set {key!r} has no true codes; only ksm_sparse, ksm_two_atoms and smpc_sparse do")
 
 
-def _ksm_sparse(n_train, n_test, seed, codes=False):
+def _sparse_code_set(key, amplitudes, n_train, n_test, seed, codes):
+    """x = A z with z 2-of-16 sparse: the KSM set and the SMPC paper's set differ only in the dictionary A
+    (``true_dictionary(key)``) and in how the active amplitudes are drawn (``amplitudes(rng, shape)``)."""
     n_train = n_train or _KSM_SPARSE_SIZES[0]
     n_test = n_test or _KSM_SPARSE_SIZES[1]
-    A = true_dictionary("ksm_sparse")
+    A = true_dictionary(key)
     rng = np.random.default_rng(seed)
     n = n_train + n_test
     z = np.zeros((n, _KSM_SPARSE_K))
     support = np.argsort(rng.random((n, _KSM_SPARSE_K)), axis=1)[:, :_KSM_SPARSE_ACTIVE]
-    np.put_along_axis(z, support, rng.uniform(*_KSM_SPARSE_AMPLITUDE, size=support.shape), axis=1)
+    np.put_along_axis(z, support, amplitudes(rng, support.shape), axis=1)
     if codes:
         return z[:n_train], z[n_train:]
     x, y = z @ A.T, z.argmax(axis=1)
-    return _finish("ksm_sparse", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_train=None, n_test=None,
+    return _finish(key, x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_train=None, n_test=None,
                    seed=seed, scale="unit", max_value=1, n_classes=_KSM_SPARSE_K, image_shape=(_KSM_SPARSE_N,),
                    source="synthetic")
+
+
+def _ksm_sparse(n_train, n_test, seed, codes=False):
+    return _sparse_code_set("ksm_sparse", lambda rng, shape: rng.uniform(*_KSM_SPARSE_AMPLITUDE, size=shape),
+                            n_train, n_test, seed, codes)
 
 
 def _gram_schmidt(G: np.ndarray) -> np.ndarray:
@@ -719,20 +726,8 @@ def _gram_schmidt(G: np.ndarray) -> np.ndarray:
 
 
 def _smpc_sparse(n_train, n_test, seed, codes=False):
-    n_train = n_train or _KSM_SPARSE_SIZES[0]
-    n_test = n_test or _KSM_SPARSE_SIZES[1]
-    A = true_dictionary("smpc_sparse")
-    rng = np.random.default_rng(seed)
-    n = n_train + n_test
-    z = np.zeros((n, _KSM_SPARSE_K))
-    support = np.argsort(rng.random((n, _KSM_SPARSE_K)), axis=1)[:, :_KSM_SPARSE_ACTIVE]
-    np.put_along_axis(z, support, rng.normal(*_SMPC_SPARSE_AMPLITUDE, size=support.shape), axis=1)
-    if codes:
-        return z[:n_train], z[n_train:]
-    x, y = z @ A.T, z.argmax(axis=1)
-    return _finish("smpc_sparse", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_train=None, n_test=None,
-                   seed=seed, scale="unit", max_value=1, n_classes=_KSM_SPARSE_K, image_shape=(_KSM_SPARSE_N,),
-                   source="synthetic")
+    return _sparse_code_set("smpc_sparse", lambda rng, shape: rng.normal(*_SMPC_SPARSE_AMPLITUDE, size=shape),
+                            n_train, n_test, seed, codes)
 
 
 def _ksm_two_atoms(n_train, n_test, seed, codes=False):
