@@ -27,7 +27,9 @@ from neuromorph.errors import ConfigError, ShapeError
 from .params import URFBParams
 from .reference import correlation, output_delta, sigma, sigma_prime
 
-__all__ = ["image_shape", "simpnet_layout", "init_simpnet", "simpnet_forward", "simpnet_step", "SimpnetTrainer"]
+__all__ = [
+    "image_shape", "simpnet_layout", "init_simpnet", "simpnet_forward", "conv_fields", "simpnet_step", "SimpnetTrainer",
+]
 
 _SHAPES = {784: (1, 28, 28), 3072: (3, 32, 32)}
 
@@ -69,23 +71,47 @@ def init_simpnet(params: URFBParams, seed: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _pool(x1: torch.Tensor) -> torch.Tensor:
-    return F.max_pool2d(F.pad(x1, (1, 1, 1, 1), value=0.0), 3, stride=2)
+# The convolutional stage runs over sub-batches of this many images. Its tensors (B × 32 × 28 × 28) are 50 MB
+# at the paper's B = 500: one elementwise pass over them costs more than the whole 6272 × 500 GEMM, so they are
+# kept cache-sized; the step's arithmetic is the same (ΔK1 is a sum over images, taken chunk by chunk).
+CONV_CHUNK = 50
 
 
-def simpnet_forward(W, x, params: URFBParams, masks=None):
-    """(fields, activities) of one pass; ``masks`` = (conv-dropout, full-dropout) scale tensors or None."""
+def simpnet_forward(W, x, params: URFBParams, masks=None, *, keep_pool_routes: bool = False):
+    """(fields, activities) of one pass; ``masks`` = (conv-dropout, full-dropout) scale tensors or None.
+
+    The feature maps h1, x1 are not returned (they are only needed chunk by chunk, see ``CONV_CHUNK``);
+    ``keep_pool_routes`` adds what the backward pass needs of them: ``route`` (flat index of each pooling
+    window's max in the zero-padded map; ties as torch's max_pool2d) and ``sp_route`` (σ'(h1) there).
+    """
     c, hh, ww = image_shape(params)
     x0 = x.reshape(-1, c, hh, ww)
-    h1 = F.conv2d(x0, W["K1"], padding=2)
-    x1 = sigma(h1, params.slope)
-    p1 = _pool(x1).flatten(1)
+    pooled, routes, sp_routes = [], [], []
+    for s in range(0, x0.shape[0], CONV_CHUNK):
+        h1 = F.conv2d(x0[s : s + CONV_CHUNK], W["K1"], padding=2)
+        padded = F.pad(sigma(h1, params.slope), (1, 1, 1, 1), value=0.0)
+        p1, route = F.max_pool2d(padded, 3, stride=2, return_indices=True)
+        pooled.append(p1.flatten(1))
+        if keep_pool_routes:
+            sp = F.pad(sigma_prime(h1, params.slope), (1, 1, 1, 1), value=0.0)  # padding carries no gradient
+            routes.append(route)
+            sp_routes.append(sp.flatten(2).gather(2, route.flatten(2)).reshape(route.shape))
+    p1 = torch.cat(pooled)
     d1 = p1 * masks[0] if masks is not None else p1
     h2 = d1 @ W["W2"]
     x2 = sigma(h2, params.slope)
     d2 = x2 * masks[1] if masks is not None else x2
     h3 = d2 @ W["W3"]
-    return {"x0": x0, "h1": h1, "x1": x1, "d1": d1, "h2": h2, "d2": d2, "h3": h3}
+    f = {"x0": x0, "p1": p1, "d1": d1, "h2": h2, "d2": d2, "h3": h3}
+    if keep_pool_routes:
+        f["route"], f["sp_route"] = torch.cat(routes), torch.cat(sp_routes)
+    return f
+
+
+def conv_fields(W, x, params: URFBParams) -> torch.Tensor:
+    """h1 = conv(x, K1) of every image (the whole feature map; for tests and inspection)."""
+    c, hh, ww = image_shape(params)
+    return F.conv2d(x.reshape(-1, c, hh, ww), W["K1"], padding=2)
 
 
 def dropout_masks(params: URFBParams, n: int, n_pool: int, gen: torch.Generator, dtype) -> tuple:
@@ -98,10 +124,27 @@ def dropout_masks(params: URFBParams, n: int, n_pool: int, gen: torch.Generator,
     return mask(params.drop_conv, n_pool), mask(params.drop_full, params.sizes[1])
 
 
+def _conv_delta_to_kernel(f, dp1: torch.Tensor, K_shape, image_hw) -> torch.Tensor:
+    """Σ over images of δ1 ⋆ x, where δ1 = σ'(h1) ⊙ (dp1 routed to each window's max, summed where windows
+    share their max), computed chunk by chunk."""
+    hh, ww = image_hw
+    n, C, ph, pw = dp1.shape
+    g = dp1 * f["sp_route"]  # σ'(h1) at the max: the same factor for every window that routes there
+    grad = torch.zeros(K_shape, dtype=dp1.dtype)
+    for s in range(0, n, CONV_CHUNK):
+        gs, rs = g[s : s + CONV_CHUNK], f["route"][s : s + CONV_CHUNK]
+        m = gs.shape[0]
+        d_pad = torch.zeros(m, C, (hh + 2) * (ww + 2), dtype=dp1.dtype)
+        d_pad.scatter_add_(2, rs.flatten(2), gs.flatten(2))
+        d1 = d_pad.reshape(m, C, hh + 2, ww + 2)[:, :, 1:-1, 1:-1]
+        grad += torch.nn.grad.conv2d_weight(f["x0"][s : s + CONV_CHUNK], K_shape, d1, padding=2)
+    return grad
+
+
 def simpnet_step(W: dict, x: torch.Tensor, labels: torch.Tensor, params: URFBParams, masks=None) -> dict:
-    """One SGD step (in place on ``W``); returns the δ of each layer."""
+    """One SGD step (in place on ``W``); returns the δ of the two fully connected layers and the output."""
     p = params
-    f = simpnet_forward(W, x, p, masks)
+    f = simpnet_forward(W, x, p, masks, keep_pool_routes=True)
     n = x.shape[0]
     scale = p.lr / n
     eps = p.r_factor
@@ -120,13 +163,9 @@ def simpnet_step(W: dict, x: torch.Tensor, labels: torch.Tensor, params: URFBPar
     F3 = update("W3", "R3", scale * (f["d2"].T @ d3))
     d2 = sigma_prime(f["h2"], p.slope) * ((d3 @ F3) * ones[1])
     F2 = update("W2", "R2", scale * (f["d1"].T @ d2))
-    dp1 = ((d2 @ F2) * ones[0]).reshape(n, p.n_filters, _pooled(f["x1"].shape[2]), _pooled(f["x1"].shape[3]))
-    x1 = f["x1"].detach().requires_grad_(True)
-    with torch.enable_grad():
-        (dx1,) = torch.autograd.grad(_pool(x1), x1, grad_outputs=dp1)  # routed to each window's max
-    d1 = sigma_prime(f["h1"], p.slope) * dx1
-    W["K1"] = W["K1"] + scale * torch.nn.grad.conv2d_weight(f["x0"], W["K1"].shape, d1, padding=2)
-    return {1: d1, 2: d2, 3: d3}
+    dp1 = ((d2 @ F2) * ones[0]).reshape(f["route"].shape)
+    W["K1"] = W["K1"] + scale * _conv_delta_to_kernel(f, dp1, W["K1"].shape, f["x0"].shape[2:])
+    return {2: d2, 3: d3}
 
 
 class SimpnetTrainer(Trainer):
@@ -153,7 +192,7 @@ class SimpnetTrainer(Trainer):
                 progress(len(idx))
         return {}
 
-    def predict(self, x, chunk: int = 2048):
+    def predict(self, x, chunk: int = 500):
         out = []
         with torch.no_grad():
             for s in range(0, len(x), chunk):
