@@ -53,7 +53,7 @@ def test_corr_bands_and_table_equal_the_metrics(sweep, tmp_path, capsys):
     assert table.main([str(sweep), "--out", str(tmp_path / "a")]) == 0
     assert (tmp_path / "c" / "corr.png").stat().st_size > 1000
     got = json.loads((tmp_path / "c" / "corr.json").read_text())
-    arch = "digits mlp2 (64-10-8-10)"
+    arch = "digits mlp2 (64-10-8-10), 3 ep"
     assert set(got["curves"]) == {arch} and list(got["curves"][arch]) == ["urfb", "frfb"]  # BP has no R
     for method in ("urfb", "frfb"):
         for layer in ("layer2", "layer3"):
@@ -96,4 +96,4 @@ def test_which_runs_count_and_mixed_configs(sweep, tmp_path, capsys):
     (other / "manifest.json").write_text(json.dumps(man))
     assert corr.main([str(root), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("error: runs of digits / mlp2 (64-10-8-10) / urfb come from 2 different configurations")
+    assert err.startswith("error: runs of digits / mlp2 (64-10-8-10), 3 ep / urfb come from 2 different configurations")

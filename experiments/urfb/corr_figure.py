@@ -81,7 +81,9 @@ def load_runs(paths, *, complete_only: bool = False, log=lambda msg: print(msg, 
             continue
         if rec.status != "complete":
             log(f"counted {folder}: status {rec.status!r}, but all {cfg.train.epochs} epochs logged")
-        out.append(Run(folder, cfg.seed, rec.status, cfg.train.dataset, _arch_label(params), _method_label(params),
+        # the row names the epoch count: tables and panels may hold architectures trained for different lengths
+        arch = f"{_arch_label(params)}, {cfg.train.epochs} ep"
+        out.append(Run(folder, cfg.seed, rec.status, cfg.train.dataset, arch, _method_label(params),
                        rec.group, cfg.train.epochs, rec.rows[: cfg.train.epochs]))
     groups: dict[tuple, set] = {}
     for r in out:
