@@ -279,7 +279,7 @@ def main(argv=None) -> int:
     atomic_write_json(out / "results.json", result)
     atomic_write_json(out / "manifest.json", manifest)
 
-    lines = [f"# pHSIC streaming vs batch on Fashion-MNIST\n", setup + ".", "",
+    lines = ["# pHSIC streaming vs batch on Fashion-MNIST\n", setup + ".", "",
              f"Readout: {result['readout']}. Streaming η matched per sample to the batch form "
              "(η_l·P/(m(1−μ)), times the scale shown). pHSIC objective: pHSIC(Z,Z) − γ pHSIC(Y,Z) of each hidden "
              f"layer (lower is better), mean over {args.loss_batches} fixed batches of 256 training samples.", "",

@@ -38,11 +38,9 @@ TAU_INF = 1e6  # s: a membrane time constant standing for "no leak"
 
 def require_nir():
     try:
-        import nir  # noqa: F401
+        import nir
     except ImportError as exc:
         raise ConfigError("NIR export needs the `nir` package: pip install 'neuromorph[deploy]'") from exc
-    import nir
-
     return nir
 
 
