@@ -6,6 +6,9 @@
 // ~40 us GEMM (batch rows 10, N_1 = 500); here the element-wise work of a layer is one fused loop
 // (leak + feedback/lateral + basal - interneuron, then the clamp) and only the GEMMs are ATen calls.
 // torch.ops calls from Python release the GIL, so the lanes of the split layout still run in parallel.
+// `fused` (the trainer's BLAS path): C[k] is the weight storage [B_k | W_ff{k}] itself, G[k] = r[k] C[k] with
+// no E and no scale, and the loops add E, c gamma, g, 1/eps (and at the output gamma B_P + (g - beta) I) where
+// the terms are used (see sweeps_py).
 
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>

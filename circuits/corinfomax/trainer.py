@@ -44,14 +44,20 @@ the output's apical leak of conductance 1 (-u) present in both phases; gamma B a
 hidden layers; one shared eps; updates from pre-update weights, batch mean over the trials actually in the
 batch (the last batch of an epoch may be shorter), divided by the signed beta; the B update with the
 nudged rates only; lr_ff/lr_fb scaled by ``params.lr_factor(epoch)`` (absolute exponent).
-Implementation details that are mathematically (not bitwise) identical: g r and the lateral term are one
-matrix product r (c gamma B + g I); x W_ff0 is computed once per batch; W_ff0's update uses
-e_nud - e_free = r1_nud - r1_free (the clamped input is the same in both phases); in float32 with oneDNN
-the lateral block enters as its own transpose (B is symmetric).
+Implementation details that are mathematically (not bitwise) identical: x W_ff0 is computed once per batch;
+W_ff0's update uses e_nud - e_free = r1_nud - r1_free (the clamped input is the same in both phases); with
+oneDNN, g r and the lateral term are one matrix product r (c gamma B + g I) and the lateral block enters as its
+own transpose (B is symmetric); with BLAS (the "fused storage", next paragraph) the product is r [B | W_ff] and
+the scales c gamma, g, 1/eps (and the output's gamma, g - beta) are applied in the sweep kernel's element-wise
+loop.
 
 Speed: W_ff{0} x is hoisted out of the iterations; every iteration does one GEMM per hidden layer,
-``r[k] @ [c gamma B{k} + g I | W_ff{k}/eps]`` (lateral term of layer k for the next sweep and basal drive of
-layer k+1 for this sweep, fused), plus small GEMMs for the feedback and the output's lateral term. With
+``r[k] @ [c gamma B{k} + g I | W_ff{k}/eps]`` (oneDNN; lateral term of layer k for the next sweep and basal
+drive of layer k+1 for this sweep, fused) or ``r[k] @ F_k`` (BLAS, "B" form: fused storage), plus small GEMMs
+for the feedback and the output's lateral term. Fused storage: B_k and W_ff{k} are views of one buffer
+F_k = [B_k | W_ff{k}] that the updates change in place and the sweeps multiply with as it is, so no matrix is
+rebuilt or copied per batch (that was ~10 % of an epoch), and the B update's factor Z = r_nud B_k of a hidden
+layer is the first N_k columns of the last sweep's product (no GEMM of its own). With
 two or more threads the batch is split into row blocks integrated concurrently (one Python thread per block,
 one torch thread each; ``lanes.py``). The sweeps of a phase are one TorchScript or C++ call (``kernels.py``), which runs
 without the GIL, so the blocks really run in parallel and the per-op Python overhead is gone. Each block
@@ -517,8 +523,10 @@ class CorInfoMaxTrainer(Trainer):
     # ---- updates ----------------------------------------------------------------------------------------
     def _update_ff0(self, bufs: dict, nrows: int, beta: float, lr_factor: float) -> None:
         """W_ff0: r[0] is the clamped input in both phases, so e_nud - e_free = r1_nud - r1_free."""
-        x = bufs["x"][:nrows]
-        d = bufs["r"][1][:nrows] - bufs["rf"][1][:nrows]
+        if 2 * nrows == bufs["rr"][1].shape[0]:  # a full batch: no row slicing (each view costs an op)
+            x, d = bufs["x"], bufs["r"][1] - bufs["rf"][1]
+        else:
+            x, d = bufs["x"][:nrows], bufs["r"][1][:nrows] - bufs["rf"][1][:nrows]
         self.Wff[0].addmm_(x.T, d, alpha=self.params.lr_ff[0] * lr_factor / (beta * nrows))
         self._decay(self.Wff[0], self.params.lr_ff[0] * lr_factor)
 
@@ -537,8 +545,6 @@ class CorInfoMaxTrainer(Trainer):
     def _update_forward(self, bufs: dict, k: int, nrows: int, beta: float, lr_factor: float) -> None:
         """W_ff{k} and W_fb{k}, k >= 1."""
         p = self.params
-        rn, rf = bufs["r"][k][:nrows], bufs["rf"][k][:nrows]
-        rn1, rf1 = bufs["r"][k + 1][:nrows], bufs["rf"][k + 1][:nrows]
         scale = lr_factor / (beta * nrows)
         wff = self.Wff[k]
         full = 2 * nrows == bufs["rr"][k].shape[0]  # a full batch: [rn; rf] is the buffer rr itself
@@ -548,6 +554,8 @@ class CorInfoMaxTrainer(Trainer):
             e[nrows:].neg_()
             wff.addmm_(rr.T, e, alpha=p.lr_ff[k] * scale)
         else:
+            rn, rf = bufs["r"][k][:nrows], bufs["rf"][k][:nrows]
+            rn1, rf1 = bufs["r"][k + 1][:nrows], bufs["rf"][k + 1][:nrows]
             en = rn1 - rn @ wff
             ef = rf1 - rf @ wff
             wff.addmm_(torch.cat([rn, rf]).T, torch.cat([en, ef.neg_()]), alpha=p.lr_ff[k] * scale)
