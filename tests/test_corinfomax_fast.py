@@ -248,6 +248,63 @@ def test_partial_last_batch_and_plain_sign():
         assert rel_err(v, ref[k]) <= 1e-10, k
 
 
+def _rebuilt_path(p, seed, **kw):
+    """A float64 BLAS trainer switched back to the pre-fusion path: separate B_k and W_ff{k}, and the fused
+    matrix [c gamma B_k + g I | W_ff{k}/eps] (with W_fb/eps and the output's gamma B + (g - beta) I) rebuilt
+    from them before every batch, as the trainer did before B_k and W_ff{k} moved into one buffer."""
+    tr = CorInfoMaxTrainer(p, seed=seed, dtype=torch.float64, gemm="blas", **kw)
+    tr._fused = False
+    tr._load_weights(initial_weights(p, seed))
+    return tr
+
+
+@pytest.mark.parametrize(
+    "sizes,variant,threads,kernel",
+    [
+        ((12, 8, 3), "dense", 1, "cpp"),
+        ((12, 40, 6, 3), "sparse", 1, "cpp"),  # a layer above with > 32 units (BLAS feedback product)
+        ((12, 8, 40, 3), "dense", 2, "cpp"),  # split into lanes: updates and next-batch matrices on 2 threads
+        ((12, 8, 6, 3), "dense", 1, "python"),
+    ],
+)
+def test_fused_storage_equals_rebuilt_matrices(sizes, variant, threads, kernel):
+    """B_k and W_ff{k} stored in place in the fused GEMM matrix F_k = [B_k | W_ff{k}] (scales applied in the
+    kernel, Z = r B_k read off the last sweep's product) give the weights, rates and predictions of the
+    per-batch rebuilt matrix to 1e-12 in float64, over two epochs with a short last batch."""
+    p = small_params(sizes, variant)
+    X, Y = toy_data(50, sizes[0], sizes[-1])  # batches of 20, 20, 10
+    new = CorInfoMaxTrainer(p, seed=5, dtype=torch.float64, threads=threads, gemm="blas", kernel=kernel)
+    old = _rebuilt_path(p, 5, threads=threads, kernel=kernel)
+    assert new._fused and not old._fused
+    for ep in range(2):
+        new.train_epoch(X, Y, ep)
+        old.train_epoch(X, Y, ep)
+    wn, wo = new.weights(), old.weights()
+    w0 = initial_weights(p, 5)
+    for k in wo:
+        assert rel_err(wn[k], wo[k]) <= 1e-12, (k, rel_err(wn[k], wo[k]))
+        assert not np.allclose(wn[k], w0[k], rtol=0, atol=1e-9), f"{k} did not change"
+    # the weights are views of the one buffer the sweeps multiply with (nothing copied, nothing stale)
+    n = sizes
+    for k in range(1, len(sizes) - 1):
+        f = new.F[k]
+        assert new.B[k].data_ptr() == f.data_ptr() and new.Wff[k].data_ptr() == f[:, n[k]:].data_ptr()
+        assert np.array_equal(f.numpy(), np.hstack([wn[f"B{k}"], wn[f"W_ff{k}"]]))
+    Xt, _ = toy_data(33, sizes[0], sizes[-1], seed=8)
+    for rn, ro in zip(new.free_rates(Xt), old.free_rates(Xt)):
+        assert np.allclose(rn, ro, rtol=0, atol=1e-12)
+    assert np.array_equal(new.predict(Xt), old.predict(Xt))
+    # a state saved from the fused trainer and loaded into a fresh one continues identically
+    again = CorInfoMaxTrainer(p, seed=5, dtype=torch.float64, threads=threads, gemm="blas", kernel=kernel)
+    again.load_state_dict(new.state_dict())
+    new.train_epoch(X, Y, 2)
+    again.train_epoch(X, Y, 2)
+    for k, v in new.weights().items():
+        assert np.array_equal(again.weights()[k], v), k
+    for tr in (new, old, again):
+        tr.close()
+
+
 @pytest.mark.parametrize("sizes,variant", [((12, 8, 3), "dense"), ((12, 8, 6, 3), "sparse")])
 def test_DO_equals_B(sizes, variant):
     X, Y = toy_data(60, sizes[0], sizes[-1])

@@ -105,25 +105,46 @@ NO_TENSOR = torch.empty(0)
 def sweeps_py(u: List[torch.Tensor], r: List[torch.Tensor], G: List[torch.Tensor], E: List[torch.Tensor],
                Wfbs: List[torch.Tensor], C: List[torch.Tensor], latp: torch.Tensor, mus: List[float],
                sizes: List[int], c_h: float, c_o: float, onednn: bool, sparse: bool, a: List[torch.Tensor],
-               q: List[torch.Tensor], tmp: torch.Tensor, mu_a_h: float, mu_a_o: float) -> List[torch.Tensor]:
+               q: List[torch.Tensor], tmp: torch.Tensor, mu_a_h: float, mu_a_o: float, fused: bool = False,
+               lat_a: float = 1.0, lat_g: float = 0.0, bas_a: float = 1.0, out_a: float = 1.0,
+               out_d: float = 0.0) -> List[torch.Tensor]:
     """The Gauss-Seidel sweeps of one phase (module docstring), in place on u, r, a, q; returns G.
 
-    G[k] = E[k] + r[k] C[k] holds the lateral term of layer k (for the next sweep) and the basal drive of
-    layer k+1 (for this sweep). ``C[k]`` is the oneDNN-packed (out, in) matrix when ``onednn``, else the
-    plain (in, out) one. Written in the TorchScript subset: scripted, the whole phase runs as one call that
-    does not hold the GIL, so the lanes of the split layout integrate truly in parallel.
+    Not ``fused``: G[k] = E[k] + r[k] C[k] holds the lateral term of layer k (for the next sweep) and the
+    basal drive of layer k+1 (for this sweep), C[k] = [c gamma B_k + g I | W_ff{k}/eps]. ``C[k]`` is the
+    oneDNN-packed (out, in) matrix when ``onednn``, else the plain (in, out) one.
+
+    ``fused``: C[k] = [B_k | W_ff{k}] is the trainer's own weight storage (updated in place, never rebuilt),
+    G[k] = r[k] C[k], and the scales are applied where the terms are used: lateral term
+    E[k][:, :N_k] + lat_a G[k][:, :N_k] + lat_g r[k] (lat_a = c gamma, lat_g = g), basal drive
+    E[k-1][:, N_{k-1}:] + bas_a G[k-1][:, N_{k-1}:] (bas_a = 1/eps); ``Wfbs[k]`` is W_fb{k} itself (feedback
+    bas_a r[k+1] W_fb{k}) and ``latp`` is B_P itself (output's own term out_a r B_P + out_d r, out_a = gamma,
+    out_d = g - beta). The same sums up to float rounding.
+
+    Written in the TorchScript subset: scripted, the whole phase runs as one call that does not hold the
+    GIL, so the lanes of the split layout integrate truly in parallel.
     """
     P = len(sizes) - 1
     for mu in mus:
         for k in range(1, P + 1):
             uk = u[k]
             if k < P:
-                uk.addmm_(r[k + 1], Wfbs[k], beta=1.0 - mu * c_h, alpha=mu)
-                uk.add_(G[k][:, : sizes[k]], alpha=mu)
+                uk.addmm_(r[k + 1], Wfbs[k], beta=1.0 - mu * c_h, alpha=mu * bas_a if fused else mu)
+                if fused:  # r[k] is still the one G[k] was computed from
+                    lat = torch.add(E[k][:, : sizes[k]], G[k][:, : sizes[k]], alpha=lat_a)
+                    uk.add_(lat.add_(r[k], alpha=lat_g), alpha=mu)
+                else:
+                    uk.add_(G[k][:, : sizes[k]], alpha=mu)
+            elif fused:
+                own = torch.mm(r[P], latp).mul_(out_a).add_(r[P], alpha=out_d)
+                uk.mul_(1.0 - mu * c_o).add_(own, alpha=mu)
             else:
                 uk.addmm_(r[P], latp, beta=1.0 - mu * c_o, alpha=mu)
             if k > 1:
-                uk.add_(G[k - 1][:, sizes[k - 1]:], alpha=mu)
+                if fused:
+                    uk.add_(torch.add(E[k - 1][:, sizes[k - 1]:], G[k - 1][:, sizes[k - 1]:], alpha=bas_a), alpha=mu)
+                else:
+                    uk.add_(G[k - 1][:, sizes[k - 1]:], alpha=mu)
             if sparse:
                 uk.sub_(q[k], alpha=mu)
                 torch.clamp(uk, min=0.0, out=r[k])
@@ -136,11 +157,33 @@ def sweeps_py(u: List[torch.Tensor], r: List[torch.Tensor], G: List[torch.Tensor
             else:
                 torch.clamp(uk, 0.0, 1.0, out=r[k])
             if k < P:
-                if onednn:  # oneDNN with a pre-packed matrix (AVX-512 kernels on this CPU): a new tensor
+                if fused:
+                    torch.mm(r[k], C[k], out=G[k])
+                elif onednn:  # oneDNN with a pre-packed matrix (AVX-512 kernels on this CPU): a new tensor
                     G[k] = torch.ops.mkldnn._linear_pointwise(r[k], E[k], C[k], None, "add")
                 else:
                     torch.addmm(E[k], r[k], C[k], out=G[k])
     return G
+
+
+def _simd_flags() -> list[str]:
+    """-mavx2 -mfma where this CPU has both (Linux /proc/cpuinfo), else nothing.
+
+    Why: the sweep kernel's element-wise loops (leak + lateral + basal, the clamp) are ~5-10 % of an epoch;
+    built for plain x86-64 they use 4-wide SSE and a scalar clamp, with AVX2 8-wide vectors (the clamp
+    vectorises with blends). Explicit flags rather than -march=native: torch's extension cache keys the build
+    on its flags, so a machine without AVX2 that shares the cache builds its own copy instead of loading one
+    it cannot run. FMA contraction changes float rounding only (the kernels are tested to 1e-10 in float64).
+    """
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return ["-mavx2", "-mfma"] if {"avx2", "fma"} <= flags else []
+    except OSError:
+        pass
+    return []
 
 
 SWEEP_KERNELS = ("auto", "cpp", "torchscript", "python")
@@ -181,7 +224,7 @@ def _load_kernel(kind: str):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     load("neuromorph_corinfomax_sweeps", sources=[str(Path(__file__).with_name("sweeps.cpp"))],
-                         extra_cflags=["-O3"], is_python_module=False, verbose=False)
+                         extra_cflags=["-O3", *_simd_flags()], is_python_module=False, verbose=False)
             finally:
                 log.setLevel(level)
             fn = torch.ops.neuromorph_corinfomax.sweeps

@@ -6,6 +6,9 @@
 // ~40 us GEMM (batch rows 10, N_1 = 500); here the element-wise work of a layer is one fused loop
 // (leak + feedback/lateral + basal - interneuron, then the clamp) and only the GEMMs are ATen calls.
 // torch.ops calls from Python release the GIL, so the lanes of the split layout still run in parallel.
+// `fused` (the trainer's BLAS path): C[k] is the weight storage [B_k | W_ff{k}] itself, G[k] = r[k] C[k] with
+// no E and no scale, and the loops add E, c gamma, g, 1/eps (and at the output gamma B_P + (g - beta) I) where
+// the terms are used (see sweeps_py).
 
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -40,13 +43,15 @@ void sweeps_impl(std::vector<Tensor>& u, std::vector<Tensor>& r, std::vector<Ten
                  const std::vector<Tensor>& Wfbs, const std::vector<Tensor>& C, const Tensor& latp,
                  const std::vector<double>& mus, const std::vector<int64_t>& sizes, double c_h, double c_o,
                  bool onednn, bool sparse, std::vector<Tensor>& a, std::vector<Tensor>& q, double mu_a_h,
-                 double mu_a_o) {
+                 double mu_a_o, bool fused, double lat_a, double lat_g, double bas_a, double out_a, double out_d) {
   const int64_t P = static_cast<int64_t>(sizes.size()) - 1;
   const int64_t rows = u[1].size(0);
   const Tensor latp_c = latp.contiguous();
   const T* lat = latp_c.data_ptr<T>();
   const int64_t nP = sizes[P];
   std::vector<T> urow(static_cast<size_t>(nP));
+  const T la = static_cast<T>(lat_a), lg = static_cast<T>(lat_g), ba = static_cast<T>(bas_a);
+  const T oa = static_cast<T>(out_a), od = static_cast<T>(out_d);
   for (const double mu_d : mus) {
     const T mu = static_cast<T>(mu_d);
     for (int64_t k = 1; k <= P; ++k) {
@@ -56,7 +61,8 @@ void sweeps_impl(std::vector<Tensor>& u, std::vector<Tensor>& r, std::vector<Ten
       const T decay = static_cast<T>(1.0 - mu_d * (k < P ? c_h : c_o));
       if (k < P) {
         // feedback from the layer above (a real GEMM in deep networks): u = decay u + mu r[k+1] W_fb/eps
-        uk.addmm_(r[k + 1], Wfbs[k], decay, mu);
+        // (fused: Wfbs[k] is W_fb{k} itself and 1/eps = bas_a goes into the product's scale)
+        uk.addmm_(r[k + 1], Wfbs[k], decay, fused ? static_cast<T>(mu_d * bas_a) : mu);
       }
       T* up = uk.data_ptr<T>();
       T* rp = rk.data_ptr<T>();
@@ -65,6 +71,10 @@ void sweeps_impl(std::vector<Tensor>& u, std::vector<Tensor>& r, std::vector<Ten
       const int64_t gls = k < P ? G[k].stride(0) : 0;
       const T* gbas = k > 1 ? G[k - 1].data_ptr<T>() + sizes[k - 1] : nullptr;  // basal: G[k-1][:, N_{k-1}:]
       const int64_t gbs = k > 1 ? G[k - 1].stride(0) : 0;
+      const T* elat = k < P ? E[k].data_ptr<T>() : nullptr;  // fused only: E[k][:, :n]
+      const int64_t els = k < P ? E[k].stride(0) : 0;
+      const T* ebas = k > 1 ? E[k - 1].data_ptr<T>() + sizes[k - 1] : nullptr;  // fused only: E[k-1][:, N_{k-1}:]
+      const int64_t ebs = k > 1 ? E[k - 1].stride(0) : 0;
       T* qp = sparse ? q[k].data_ptr<T>() : nullptr;
       T* ap = sparse ? a[k].data_ptr<T>() : nullptr;
       const int64_t qs = sparse ? q[k].stride(0) : 0, as = sparse ? a[k].stride(0) : 0;
@@ -72,20 +82,32 @@ void sweeps_impl(std::vector<Tensor>& u, std::vector<Tensor>& r, std::vector<Ten
         T* ui = up + i * us;
         T* ri = rp + i * rs;
         if (k == P) {
-          // output layer: u = decay u + mu r[P] latp (latp tiny: N_P x N_P), from the old r[P] row
+          // output layer: u = decay u + mu r[P] latp (latp tiny: N_P x N_P), from the old r[P] row;
+          // fused: latp is B_P itself and u = decay u + mu (gamma r[P] B_P + (g - beta) r[P])
           for (int64_t j = 0; j < nP; ++j) {
             T acc = 0;
             for (int64_t m = 0; m < nP; ++m) acc += ri[m] * lat[m * nP + j];
-            urow[j] = decay * ui[j] + mu * acc;
+            urow[j] = fused ? decay * ui[j] + mu * (oa * acc + od * ri[j]) : decay * ui[j] + mu * acc;
           }
           std::copy(urow.begin(), urow.end(), ui);
+        } else if (fused) {
+          // G[k] = r[k] [B_k | W_ff{k}] (no E, no scales): lateral + hoisted input = E + c gamma r B + g r, with
+          // the r[k] the product was taken from (this row is overwritten only below)
+          const T* gi = glat + i * gls;
+          const T* ei = elat + i * els;
+          for (int64_t j = 0; j < n; ++j) ui[j] += mu * (ei[j] + la * gi[j] + lg * ri[j]);
         } else {
           const T* gi = glat + i * gls;
           for (int64_t j = 0; j < n; ++j) ui[j] += mu * gi[j];
         }
         if (k > 1) {
           const T* bi = gbas + i * gbs;
-          for (int64_t j = 0; j < n; ++j) ui[j] += mu * bi[j];
+          if (fused) {  // basal drive E + r[k-1] W_ff{k-1} / eps (E: the nudge beta y at the output)
+            const T* ebi = ebas + i * ebs;
+            for (int64_t j = 0; j < n; ++j) ui[j] += mu * (ebi[j] + ba * bi[j]);
+          } else {
+            for (int64_t j = 0; j < n; ++j) ui[j] += mu * bi[j];
+          }
         }
         if (sparse) {
           const T qi = qp[i * qs];
@@ -105,7 +127,9 @@ void sweeps_impl(std::vector<Tensor>& u, std::vector<Tensor>& r, std::vector<Ten
         }
       }
       if (k < P) {
-        if (onednn) {
+        if (fused) {
+          at::mm_out(G[k], rk, C[k]);
+        } else if (onednn) {
           G[k] = onednn_linear_add(rk, E[k], C[k]);
         } else {
           at::addmm_out(G[k], E[k], rk, C[k]);
@@ -118,7 +142,8 @@ void sweeps_impl(std::vector<Tensor>& u, std::vector<Tensor>& r, std::vector<Ten
 std::vector<Tensor> sweeps(std::vector<Tensor> u, std::vector<Tensor> r, std::vector<Tensor> G, std::vector<Tensor> E,
                            std::vector<Tensor> Wfbs, std::vector<Tensor> C, Tensor latp, std::vector<double> mus,
                            std::vector<int64_t> sizes, double c_h, double c_o, bool onednn, bool sparse,
-                           std::vector<Tensor> a, std::vector<Tensor> q, Tensor tmp, double mu_a_h, double mu_a_o) {
+                           std::vector<Tensor> a, std::vector<Tensor> q, Tensor tmp, double mu_a_h, double mu_a_o,
+                           bool fused, double lat_a, double lat_g, double bas_a, double out_a, double out_d) {
   (void)tmp;  // the TorchScript version's scratch column; the fused loop keeps the row sum in a register
   const int64_t P = static_cast<int64_t>(sizes.size()) - 1;
   TORCH_CHECK(P >= 1 && static_cast<int64_t>(u.size()) == P + 1 && static_cast<int64_t>(r.size()) == P + 1,
@@ -139,10 +164,12 @@ std::vector<Tensor> sweeps(std::vector<Tensor> u, std::vector<Tensor> r, std::ve
   }
   check_rows(latp, "latp");
   if (u[1].scalar_type() == at::kDouble) {
-    sweeps_impl<double>(u, r, G, E, Wfbs, C, latp, mus, sizes, c_h, c_o, onednn, sparse, a, q, mu_a_h, mu_a_o);
+    sweeps_impl<double>(u, r, G, E, Wfbs, C, latp, mus, sizes, c_h, c_o, onednn, sparse, a, q, mu_a_h, mu_a_o, fused,
+                         lat_a, lat_g, bas_a, out_a, out_d);
   } else {
     TORCH_CHECK(u[1].scalar_type() == at::kFloat, "corinfomax sweeps: float32 or float64 tensors only");
-    sweeps_impl<float>(u, r, G, E, Wfbs, C, latp, mus, sizes, c_h, c_o, onednn, sparse, a, q, mu_a_h, mu_a_o);
+    sweeps_impl<float>(u, r, G, E, Wfbs, C, latp, mus, sizes, c_h, c_o, onednn, sparse, a, q, mu_a_h, mu_a_o, fused,
+                        lat_a, lat_g, bas_a, out_a, out_d);
   }
   return G;
 }
@@ -155,6 +182,7 @@ TORCH_LIBRARY(neuromorph_corinfomax, m) {
   m.def(
       "sweeps(Tensor[] u, Tensor[] r, Tensor[] G, Tensor[] E, Tensor[] Wfbs, Tensor[] C, Tensor latp, float[] mus, "
       "int[] sizes, float c_h, float c_o, bool onednn, bool sparse, Tensor[] a, Tensor[] q, Tensor tmp, "
-      "float mu_a_h, float mu_a_o) -> Tensor[]",
+      "float mu_a_h, float mu_a_o, bool fused, float lat_a, float lat_g, float bas_a, float out_a, float out_d) "
+      "-> Tensor[]",
       &sweeps);
 }

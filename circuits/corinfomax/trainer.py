@@ -44,14 +44,20 @@ the output's apical leak of conductance 1 (-u) present in both phases; gamma B a
 hidden layers; one shared eps; updates from pre-update weights, batch mean over the trials actually in the
 batch (the last batch of an epoch may be shorter), divided by the signed beta; the B update with the
 nudged rates only; lr_ff/lr_fb scaled by ``params.lr_factor(epoch)`` (absolute exponent).
-Implementation details that are mathematically (not bitwise) identical: g r and the lateral term are one
-matrix product r (c gamma B + g I); x W_ff0 is computed once per batch; W_ff0's update uses
-e_nud - e_free = r1_nud - r1_free (the clamped input is the same in both phases); in float32 with oneDNN
-the lateral block enters as its own transpose (B is symmetric).
+Implementation details that are mathematically (not bitwise) identical: x W_ff0 is computed once per batch;
+W_ff0's update uses e_nud - e_free = r1_nud - r1_free (the clamped input is the same in both phases); with
+oneDNN, g r and the lateral term are one matrix product r (c gamma B + g I) and the lateral block enters as its
+own transpose (B is symmetric); with BLAS (the "fused storage", next paragraph) the product is r [B | W_ff] and
+the scales c gamma, g, 1/eps (and the output's gamma, g - beta) are applied in the sweep kernel's element-wise
+loop.
 
 Speed: W_ff{0} x is hoisted out of the iterations; every iteration does one GEMM per hidden layer,
-``r[k] @ [c gamma B{k} + g I | W_ff{k}/eps]`` (lateral term of layer k for the next sweep and basal drive of
-layer k+1 for this sweep, fused), plus small GEMMs for the feedback and the output's lateral term. With
+``r[k] @ [c gamma B{k} + g I | W_ff{k}/eps]`` (oneDNN; lateral term of layer k for the next sweep and basal
+drive of layer k+1 for this sweep, fused) or ``r[k] @ F_k`` (BLAS, "B" form: fused storage), plus small GEMMs
+for the feedback and the output's lateral term. Fused storage: B_k and W_ff{k} are views of one buffer
+F_k = [B_k | W_ff{k}] that the updates change in place and the sweeps multiply with as it is, so no matrix is
+rebuilt or copied per batch (that was ~10 % of an epoch), and the B update's factor Z = r_nud B_k of a hidden
+layer is the first N_k columns of the last sweep's product (no GEMM of its own). With
 two or more threads the batch is split into row blocks integrated concurrently (one Python thread per block,
 one torch thread each; ``lanes.py``). The sweeps of a phase are one TorchScript or C++ call (``kernels.py``), which runs
 without the GIL, so the blocks really run in parallel and the per-op Python overhead is gone. Each block
@@ -196,6 +202,10 @@ class CorInfoMaxTrainer(Trainer):
         self.P = params.n_layers
         self.sparse = params.variant == "sparse"
         self.mode = params.lateral_update
+        # BLAS with the "B" lateral form: B_k and W_ff{k} live side by side in one buffer F_k = [B_k | W_ff{k}],
+        # which is the fused GEMM's matrix itself; the scales c gamma, g and 1/eps are applied by the sweep
+        # kernel where the terms are used, so no per-batch rebuild or copy of the 1 MB matrix (module docstring)
+        self._fused = self.gemm == "blas" and self.mode == "B"
         self._load_weights(initial_weights(params, self.seed))
         # revive_silent_output (opt-in remedy, params.py): consecutive silent batches per output unit, revivals
         self._silent = np.zeros(params.sizes[-1], dtype=np.int64)
@@ -232,6 +242,14 @@ class CorInfoMaxTrainer(Trainer):
         self.Wff = [self._t(w[f"W_ff{k}"]) for k in range(P)]
         self.Wfb = [None] + [self._t(w[f"W_fb{k}"]) for k in range(1, P)]
         self.B = [None] + [self._t(w[f"B{k}"]) for k in range(1, P + 1)]
+        self.F = [None] * P
+        if self._fused:  # hidden layers: B_k and W_ff{k} become views of F_k = [B_k | W_ff{k}] (updated in place)
+            n = self._sizes
+            for k in range(1, P):
+                f = torch.empty(n[k], n[k] + n[k + 1], dtype=self.dtype)
+                f[:, : n[k]].copy_(self.B[k])
+                f[:, n[k]:].copy_(self.Wff[k])
+                self.F[k], self.B[k], self.Wff[k] = f, f[:, : n[k]], f[:, n[k]:]
         if self.mode == "DO":
             self.D = [None]
             self.O = [None]
@@ -314,12 +332,16 @@ class CorInfoMaxTrainer(Trainer):
             return self._bufs_cache[nb]
         n, P, dt = self._sizes, self.P, self.dtype
         z = lambda *s: torch.zeros(*s, dtype=dt)  # noqa: E731
+        # nudged rates r and free rates rf of a layer are the two halves of one (2 nb, N_k) buffer "rr": the
+        # W_ff/W_fb updates of a full batch then take [r; rf] as it is (one product per matrix, no concatenation)
+        rr = [None] + [z(2 * nb, n[k]) for k in range(1, P + 1)]
         bufs = {
+            "rr": rr,
             "x": z(nb, n[0]),
             "y": z(nb, n[P]),
             "u": [None] + [z(nb, n[k]) for k in range(1, P + 1)],
-            "r": [None] + [z(nb, n[k]) for k in range(1, P + 1)],
-            "rf": [None] + [z(nb, n[k]) for k in range(1, P + 1)],
+            "r": [None] + [t[:nb] for t in rr[1:]],
+            "rf": [None] + [t[nb:] for t in rr[1:]],
             "E": [None] + [z(nb, n[k] + n[k + 1]) for k in range(1, P)],
             "G": [None] + [z(nb, n[k] + n[k + 1]) for k in range(1, P)],
             "a": [None] + [z(nb, 1) for _ in range(1, P + 1)] if self.sparse else None,
@@ -327,7 +349,8 @@ class CorInfoMaxTrainer(Trainer):
             "qf": [None] + [z(nb, 1) for _ in range(1, P + 1)] if self.sparse else None,
             "tmp": z(nb, 1) if self.sparse else None,
             # Z[k] = r[k]_nud B_k, the B update's factor, computed by each lane for its rows right after its
-            # dynamics (in parallel) instead of in the update step
+            # dynamics (in parallel) instead of in the update step; in the fused layout the hidden layers' Z is
+            # the lateral half of the last sweep's product G[k] = r[k]_nud [B_k | W_ff{k}] (see _z)
             "Z": [None] + [z(nb, n[k]) for k in range(1, P + 1)] if self.mode == "B" else None,
         }
         self._bufs_cache[nb] = bufs
@@ -366,8 +389,9 @@ class CorInfoMaxTrainer(Trainer):
     def _new_shell(self) -> dict:
         n, P, dt = self._sizes, self.P, self.dtype
         onednn = self.gemm == "onednn"
+        own = onednn or self._fused  # fused: C[k] is the weight buffer F_k itself
         return {
-            "C": [None] + [None if onednn else torch.empty(n[k], n[k] + n[k + 1], dtype=dt) for k in range(1, P)],
+            "C": [None] + [None if own else torch.empty(n[k], n[k] + n[k + 1], dtype=dt) for k in range(1, P)],
             "ct": [None] + [torch.empty(n[k] + n[k + 1], n[k], dtype=dt) if onednn else None for k in range(1, P)],
             "packed": [None] * P, "Wfbs": [None] * P, "latp": None, "latp_nud": None,
         }
@@ -376,11 +400,17 @@ class CorInfoMaxTrainer(Trainer):
         """The lateral block of hidden layer k (needs B_k only). oneDNN takes the (out, in) = C^T layout; the
         lateral block is symmetric (B is), so it is its own transpose."""
         n = self._sizes
+        if self._fused:
+            mats["C"][k] = self.F[k]
+            return
         self._lat_into(k, mats["ct"][k][: n[k]] if self.gemm == "onednn" else mats["C"][k][:, : n[k]])
 
     def _derive_forward(self, mats: dict, k: int) -> None:
         """The basal block W_ff{k}/eps of hidden layer k, and W_fb{k}/eps."""
         n, eps = self._sizes, self.params.epsilon
+        if self._fused:  # W_ff{k} is in place in F_k, W_fb{k} used as it is (1/eps applied in the kernel)
+            mats["Wfbs"][k] = self.Wfb[k]
+            return
         if self.gemm == "onednn":
             torch.mul(self.Wff[k].t(), 1.0 / eps, out=mats["ct"][k][n[k]:])
         else:
@@ -395,6 +425,9 @@ class CorInfoMaxTrainer(Trainer):
     def _derive_output(self, mats: dict, beta: float) -> None:
         """The output layer's lateral matrix, without and with the nudge -beta I."""
         P, n = self.P, self._sizes
+        if self._fused:  # B_P itself: the kernel applies gamma, g and -beta
+            mats["latp"] = mats["latp_nud"] = self.B[P]
+            return
         latp = torch.empty(n[P], n[P], dtype=self.dtype)
         self._lat_into(P, latp)
         latp_nud = latp.clone()
@@ -439,15 +472,19 @@ class CorInfoMaxTrainer(Trainer):
             torch.mm(blk.x, self.Wff[0], out=E[1][:, : n[1]])
             E[1][:, : n[1]].mul_(1.0 / eps)
             for k in range(1, P):
-                G[k].copy_(E[k])
+                if self._fused:  # G = r C with r = 0
+                    G[k].zero_()
+                else:  # G = E + r C with r = 0
+                    G[k].copy_(E[k])
         none = NO_TENSOR
         new_G = self._sweeps(
             [none] + u[1:], [blk.x] + r[1:], [none] + G[1:], [none] + E[1:], [none] + mats["Wfbs"][1:],
             [none] + (mats["packed"][1:] if onednn else mats["C"][1:]),
-            mats["latp_nud"] if nudged else mats["latp"], [p.mu_at(s) for s in range(T)], list(n),
+            mats["latp_nud"] if nudged else mats["latp"], self._mus(T), list(n),
             g + 2.0 / eps, g + 1.0 / eps + 1.0, onednn, sparse,
             [none] + blk.a[1:] if sparse else [], [none] + blk.q[1:] if sparse else [],
             blk.tmp if sparse else none, float(p.mu_a[0]), float(p.mu_a[1]),
+            self._fused, 2.0 * p.gamma, g, 1.0 / eps, p.gamma, g - beta if nudged else g,
         )
         for k in range(1, P):
             G[k] = new_G[k]
@@ -461,8 +498,23 @@ class CorInfoMaxTrainer(Trainer):
                 blk.qf[k].copy_(blk.q[k])
         self._phase(blk, mats, p.t_nudged, beta, nudged=True)
         if blk.Z is not None:
-            for k in range(1, self.P + 1):
+            for k in range(1 if not self._fused else self.P, self.P + 1):
                 torch.mm(blk.r[k], self.B[k], out=blk.Z[k])
+
+    def _mus(self, T: int) -> list[float]:
+        """[mu_at(0), ..., mu_at(T-1)], computed once per T (the sweeps of every phase use the same steps)."""
+        mus = self.__dict__.setdefault("_mus_cache", {})
+        if T not in mus:
+            mus[T] = [self.params.mu_at(s) for s in range(T)]
+        return mus[T]
+
+    def _z(self, bufs: dict, k: int, nrows: int) -> torch.Tensor:
+        """Z = r[k]_nud B_k (pre-update B) for the B update. Fused layout, hidden layer: after the nudged phase
+        G[k] = r[k] [B_k | W_ff{k}] was last computed from the final r[k] (layer k is not updated after its
+        product in the last sweep), so its first N_k columns are Z already; otherwise the lanes' product."""
+        if self._fused and k < self.P:
+            return bufs["G"][k][:nrows, : self._sizes[k]]
+        return bufs["Z"][k][:nrows]
 
     def _run_parallel(self, fns: list) -> None:
         """Run fns[0] here and fns[1:] on the worker threads (which use one torch thread each)."""
@@ -471,8 +523,10 @@ class CorInfoMaxTrainer(Trainer):
     # ---- updates ----------------------------------------------------------------------------------------
     def _update_ff0(self, bufs: dict, nrows: int, beta: float, lr_factor: float) -> None:
         """W_ff0: r[0] is the clamped input in both phases, so e_nud - e_free = r1_nud - r1_free."""
-        x = bufs["x"][:nrows]
-        d = bufs["r"][1][:nrows] - bufs["rf"][1][:nrows]
+        if 2 * nrows == bufs["rr"][1].shape[0]:  # a full batch: no row slicing (each view costs an op)
+            x, d = bufs["x"], bufs["r"][1] - bufs["rf"][1]
+        else:
+            x, d = bufs["x"][:nrows], bufs["r"][1][:nrows] - bufs["rf"][1][:nrows]
         self.Wff[0].addmm_(x.T, d, alpha=self.params.lr_ff[0] * lr_factor / (beta * nrows))
         self._decay(self.Wff[0], self.params.lr_ff[0] * lr_factor)
 
@@ -491,20 +545,32 @@ class CorInfoMaxTrainer(Trainer):
     def _update_forward(self, bufs: dict, k: int, nrows: int, beta: float, lr_factor: float) -> None:
         """W_ff{k} and W_fb{k}, k >= 1."""
         p = self.params
-        rn, rf = bufs["r"][k][:nrows], bufs["rf"][k][:nrows]
-        rn1, rf1 = bufs["r"][k + 1][:nrows], bufs["rf"][k + 1][:nrows]
         scale = lr_factor / (beta * nrows)
         wff = self.Wff[k]
-        en = rn1 - rn @ wff
-        ef = rf1 - rf @ wff
-        wff.addmm_(torch.cat([rn, rf]).T, torch.cat([en, ef.neg_()]), alpha=p.lr_ff[k] * scale)
+        full = 2 * nrows == bufs["rr"][k].shape[0]  # a full batch: [rn; rf] is the buffer rr itself
+        if full:
+            rr, rr1 = bufs["rr"][k], bufs["rr"][k + 1]
+            e = torch.addmm(rr1, rr, wff, alpha=-1.0)  # [e_nud; e_free] = [rn1; rf1] - [rn; rf] W_ff
+            e[nrows:].neg_()
+            wff.addmm_(rr.T, e, alpha=p.lr_ff[k] * scale)
+        else:
+            rn, rf = bufs["r"][k][:nrows], bufs["rf"][k][:nrows]
+            rn1, rf1 = bufs["r"][k + 1][:nrows], bufs["rf"][k + 1][:nrows]
+            en = rn1 - rn @ wff
+            ef = rf1 - rf @ wff
+            wff.addmm_(torch.cat([rn, rf]).T, torch.cat([en, ef.neg_()]), alpha=p.lr_ff[k] * scale)
         self._decay(wff, p.lr_ff[k] * lr_factor)
         if k == self.P - 1 and p.revive_silent_output:
             self._revive(bufs["rf"][self.P][:nrows])
         wfb = self.Wfb[k]
-        bn = rn - rn1 @ wfb
-        bf = rf - rf1 @ wfb
-        wfb.addmm_(torch.cat([rn1, rf1]).T, torch.cat([bn, bf.neg_()]), alpha=p.lr_fb[k - 1] * scale)
+        if full:
+            e = torch.addmm(rr, rr1, wfb, alpha=-1.0)  # [e'_nud; e'_free]
+            e[nrows:].neg_()
+            wfb.addmm_(rr1.T, e, alpha=p.lr_fb[k - 1] * scale)
+        else:
+            bn = rn - rn1 @ wfb
+            bf = rf - rf1 @ wfb
+            wfb.addmm_(torch.cat([rn1, rf1]).T, torch.cat([bn, bf.neg_()]), alpha=p.lr_fb[k - 1] * scale)
         self._decay(wfb, p.lr_fb[k - 1] * lr_factor)
 
     def _revive(self, out_free: torch.Tensor) -> None:
@@ -535,7 +601,7 @@ class CorInfoMaxTrainer(Trainer):
             self.O[k].mul_(1.0 / lam).add_(zz, alpha=coef)
             self.O[k].fill_diagonal_(0.0)
         else:
-            z = bufs["Z"][k][:nrows]  # = rn @ B_k, from the lanes (see _block_step)
+            z = self._z(bufs, k, nrows)  # = rn @ B_k
             self.B[k].addmm_(z.T, z, beta=1.0 / lam, alpha=-gam / (lam * nrows))
 
     def _update_and_derive_split(self, bufs: dict, nrows: int, beta: float, lr_factor: float,
@@ -627,12 +693,15 @@ class CorInfoMaxTrainer(Trainer):
                         self._blocks_cache[key] = self._blocks(bufs, m, self.n_lanes)
                     return self._blocks_cache[key]
 
+                # the epoch's inputs and one-hot targets in batch order, gathered once: a batch's rows are then
+                # one contiguous copy (20 scattered rows per batch cost cache and TLB misses, ~0.3 s an epoch)
+                Xo = torch.index_select(X, 0, order_t)
+                Yo = torch.zeros(len(y), n_cls, dtype=self.dtype).scatter_(1, Y[order_t].unsqueeze(1), 1.0)
+
                 def gather(b):
-                    idx = order_t[b * nb:(b + 1) * nb]
-                    torch.index_select(X, 0, idx, out=bufs["x"][: len(idx)])
-                    yb = bufs["y"][: len(idx)]
-                    yb.zero_()
-                    yb.scatter_(1, Y[idx].unsqueeze(1), 1.0)
+                    lo, hi = b * nb, min((b + 1) * nb, len(order))
+                    bufs["x"][: hi - lo].copy_(Xo[lo:hi])
+                    bufs["y"][: hi - lo].copy_(Yo[lo:hi])
 
                 mats = None
                 for b in range(n_batches):
