@@ -547,30 +547,21 @@ class CorInfoMaxTrainer(Trainer):
         p = self.params
         scale = lr_factor / (beta * nrows)
         wff = self.Wff[k]
-        full = 2 * nrows == bufs["rr"][k].shape[0]  # a full batch: [rn; rf] is the buffer rr itself
-        if full:
+        if 2 * nrows == bufs["rr"][k].shape[0]:  # a full batch: [rn; rf] is the buffer rr itself
             rr, rr1 = bufs["rr"][k], bufs["rr"][k + 1]
-            e = torch.addmm(rr1, rr, wff, alpha=-1.0)  # [e_nud; e_free] = [rn1; rf1] - [rn; rf] W_ff
-            e[nrows:].neg_()
-            wff.addmm_(rr.T, e, alpha=p.lr_ff[k] * scale)
-        else:
-            rn, rf = bufs["r"][k][:nrows], bufs["rf"][k][:nrows]
-            rn1, rf1 = bufs["r"][k + 1][:nrows], bufs["rf"][k + 1][:nrows]
-            en = rn1 - rn @ wff
-            ef = rf1 - rf @ wff
-            wff.addmm_(torch.cat([rn, rf]).T, torch.cat([en, ef.neg_()]), alpha=p.lr_ff[k] * scale)
+        else:  # a short last batch: the valid rows of both phases, stacked the same way
+            rr = torch.cat([bufs["r"][k][:nrows], bufs["rf"][k][:nrows]])
+            rr1 = torch.cat([bufs["r"][k + 1][:nrows], bufs["rf"][k + 1][:nrows]])
+        e = torch.addmm(rr1, rr, wff, alpha=-1.0)  # [e_nud; e_free] = [rn1; rf1] - [rn; rf] W_ff
+        e[nrows:].neg_()
+        wff.addmm_(rr.T, e, alpha=p.lr_ff[k] * scale)
         self._decay(wff, p.lr_ff[k] * lr_factor)
         if k == self.P - 1 and p.revive_silent_output:
             self._revive(bufs["rf"][self.P][:nrows])
         wfb = self.Wfb[k]
-        if full:
-            e = torch.addmm(rr, rr1, wfb, alpha=-1.0)  # [e'_nud; e'_free]
-            e[nrows:].neg_()
-            wfb.addmm_(rr1.T, e, alpha=p.lr_fb[k - 1] * scale)
-        else:
-            bn = rn - rn1 @ wfb
-            bf = rf - rf1 @ wfb
-            wfb.addmm_(torch.cat([rn1, rf1]).T, torch.cat([bn, bf.neg_()]), alpha=p.lr_fb[k - 1] * scale)
+        e = torch.addmm(rr, rr1, wfb, alpha=-1.0)  # [e'_nud; e'_free] = [rn; rf] - [rn1; rf1] W_fb
+        e[nrows:].neg_()
+        wfb.addmm_(rr1.T, e, alpha=p.lr_fb[k - 1] * scale)
         self._decay(wfb, p.lr_fb[k - 1] * lr_factor)
 
     def _revive(self, out_free: torch.Tensor) -> None:
