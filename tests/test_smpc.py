@@ -152,6 +152,29 @@ def test_trainer_improves_r2_on_synthetic_set():
     assert tr2.evaluate(ds.x_test)["r2"] == pytest.approx(last, abs=1e-12)
 
 
+def test_r2_readings_of_normalised_prediction():
+    """The two readings of §7.1's "normalized by data variance": own scale (uncentred) and centred, against
+    scikit-learn's variance-weighted R² on hand-normalised arrays and against closed forms."""
+    from sklearn.metrics import r2_score as sk_r2
+
+    from circuits.smpc.trainer import _r2_centred, _r2_own_scale
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 5)) + np.array([3.0, 0, 1, 0, 0])  # non-zero mean, as codes >= 0 give
+    Xh = 0.7 * X + rng.normal(scale=0.2, size=X.shape) + 2.0  # scale, offset and noise
+    rms = lambda a: np.sqrt(np.mean(np.sum(a**2, axis=1)))  # noqa: E731
+    Xc, Hc = X - X.mean(0), Xh - Xh.mean(0)
+    assert _r2_centred(X, Xh) == pytest.approx(
+        sk_r2(Xc / rms(Xc), Hc / rms(Hc), multioutput="variance_weighted"), abs=1e-12)
+    assert _r2_own_scale(X, Xh) == pytest.approx(
+        sk_r2(X / rms(X), Xh / rms(Xh), multioutput="variance_weighted"), abs=1e-12)
+    # An affine x̂ = a x + b (scalar a > 0, offset b) is exact under the centred reading, not under own scale.
+    Xa = 2.5 * X - 4.0
+    assert _r2_centred(X, Xa) == pytest.approx(1.0, abs=1e-12)
+    assert _r2_own_scale(X, Xa) < 0.9
+    assert _r2_centred(X, np.ones_like(X)) == pytest.approx(0.0, abs=1e-12)  # a constant explains nothing
+
+
 def test_minibatch_trainer_visits_every_sample_and_is_deterministic():
     """batch < n: each paper iteration is a seeded permutation in mini-batches; every sample's latents move and
     the same (seed, epoch) repeats the epoch exactly (the runner's resume contract)."""

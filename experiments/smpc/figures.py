@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     import matplotlib.pyplot as plt
 
     from circuits.ksm import metrics
-    from circuits.smpc.trainer import _r2_own_scale, latent_error, load_circuit_run
+    from circuits.smpc.trainer import _r2_centred, _r2_own_scale, latent_error, load_circuit_run
     from neuromorph.errors import NeuromorphError
 
     run = Path(args.run_dir)
@@ -67,8 +67,10 @@ def main(argv=None) -> int:
         "epochs": len(epochs),
         "fit_r2": metrics.r2_score(X, Xhat),
         "fit_r2_own_scale": _r2_own_scale(X, Xhat),
+        "fit_r2_centred": _r2_centred(X, Xhat),
         "test_r2": epochs[-1]["test_r2"] if epochs else None,
         "test_r2_own_scale": epochs[-1].get("test_r2_own_scale") if epochs else None,
+        "test_r2_centred": epochs[-1].get("test_r2_centred") if epochs else None,
         "train_r2_cold_inference": epochs[-1].get("train_r2") if epochs else None,
         "fit_sparsity_1": metrics.sparsity_1(Z), "fit_l0_mode": metrics.l0_mode(Z),
         "y_prediction_error": float(np.linalg.norm(Y - Z @ Om) / max(np.linalg.norm(Y), 1e-300)),
@@ -77,6 +79,7 @@ def main(argv=None) -> int:
         # the data's covariance is from isotropic on its span (dictionary coherence, latent means): a
         # reference for fit_r2_own_scale, not a bound.
         "r2_kernel_matched": _r2_own_scale(X, X @ (X.T @ X) / len(X)),
+        "r2_kernel_matched_centred": _r2_centred(X, X @ (X.T @ X) / len(X)),
     }
     if z_true is not None:
         summary["latent_error"] = latent_error(z_true, Z)
