@@ -59,6 +59,7 @@ __all__ = [
     "load_run",
     "package_versions",
     "git_commit",
+    "git_changes",
     "estimate_memory",
     "headline_metric",
     "WEIGHT_LIMIT",
@@ -100,6 +101,20 @@ def git_commit() -> str | None:
         return r.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def git_changes(where: Path | None = None) -> list[str] | None:
+    """Tracked files that differ from ``git_commit()`` in the checkout neuromorph runs from (``git status
+    --porcelain``, untracked files left out; ``where`` another checkout): a manifest whose commit does not say what
+    ran lists them. None when git or the repository is not there (an installed package)."""
+    try:
+        r = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                           cwd=where or Path(__file__).resolve().parent, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if r.returncode != 0:
+        return None
+    return [line[3:] for line in r.stdout.splitlines() if line.strip()]
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -532,6 +547,7 @@ def _run_locked(circuit, config, data, out, digest, info, *, progress, log) -> N
         "circuit": circuit.describe(),
         "versions": package_versions(),
         "git_commit": git_commit(),
+        "git_changes": git_changes(),  # [] when the commit is exactly what ran
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
         # Brian2's C++ optimisation level when the environment overrides -O3 (neuromorph.brian.devices)
         **({"compile_opt_level": os.environ[OPT_LEVEL_ENV]} if os.environ.get(OPT_LEVEL_ENV) else {}),

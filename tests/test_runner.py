@@ -2,6 +2,7 @@
 missing dataset offline. Uses scikit-learn's bundled digits (small subsets) and the twocomp demo circuit."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -56,7 +57,7 @@ def test_results_folder_and_skip(tmp_path, monkeypatch):
     assert manifest["config"] == json.loads(json.dumps(cfg.to_dict()))
     assert manifest["config_digest"] == cfg.digest()
     assert manifest["seed"] == 3
-    assert "git_commit" in manifest
+    assert "git_commit" in manifest and "git_changes" in manifest
     assert manifest["versions"]["brian2"] and manifest["versions"]["torch"] and manifest["versions"]["python"]
     assert manifest["timings"]["total_s"] > 0 and manifest["timings"]["train_s"] > 0
     assert manifest["data"] == {"dataset": "digits", "source": manifest["data"]["source"], "n_train": 96, "n_test": 40,
@@ -188,3 +189,29 @@ def test_trainer_options_reach_the_trainer_and_the_manifest(tmp_path):
     no_train = {k: v for k, v in raw.items() if k != "train"}
     with pytest.raises(ConfigError, match=r"\[trainer\] options need a \[train\] section"):
         run(config_from_dict({**no_train, "trainer": {"dtype": "float64"}}), tmp_path / "bad2", progress=False)
+
+
+def test_git_changes_lists_modified_tracked_files(tmp_path):
+    """The manifest's git_changes: [] on a clean checkout, the modified tracked files otherwise, None outside git."""
+    import shutil
+    import subprocess
+
+    from neuromorph.runner import git_changes
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+           "PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "a"]):
+        if cmd[1] == "add":
+            (repo / "a.py").write_text("x = 1\n")
+            (repo / "b.py").write_text("y = 2\n")
+        subprocess.run(cmd, cwd=repo, check=True, env=env)
+    assert git_changes(repo) == []
+    (repo / "b.py").write_text("y = 3\n")
+    (repo / "new.py").write_text("")  # untracked: not a change to what the commit says
+    assert git_changes(repo) == ["b.py"]
+    (tmp_path / "plain").mkdir()
+    assert git_changes(tmp_path / "plain") is None
