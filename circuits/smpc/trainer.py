@@ -135,19 +135,11 @@ def _r2_own_scale(X: np.ndarray, Xhat: np.ndarray) -> float:
 
 
 def _r2_centred(X: np.ndarray, Xhat: np.ndarray) -> float:
-    """R² with x and x̂ each centred on its own mean and divided by its own total standard deviation: the other
-    reading of §7.1's "normalized by data variance" (a variance is taken about the mean; scikit-learn's
-    StandardScaler centres too). It removes a common offset and one scale from x̂, nothing per feature. On data
-    with non-negative codes (the N = 30 set) the relaxed objective's x̂ ≈ (XXᵀ/T) x over-weights the mean
-    direction; centring takes that out, which :func:`_r2_own_scale` does not."""
-    from circuits.ksm import metrics
-
-    Xc = X - X.mean(axis=0)
-    Hc = Xhat - Xhat.mean(axis=0)
-    s = np.sqrt(np.mean(np.sum(Hc**2, axis=1)))
-    if s == 0:  # x̂ constant: nothing to rescale; 1 - Σ‖x - x̄‖²/Σ‖x - x̄‖² = 0
-        return metrics.r2_score(Xc, np.zeros_like(Xc))
-    return metrics.r2_score(metrics.variance_normalise(Xc), Hc / s)
+    """:func:`_r2_own_scale` of x and x̂ each centred on its own mean: the other reading of §7.1's "normalized by
+    data variance" (a variance is taken about the mean; scikit-learn's StandardScaler centres too). It removes a
+    common offset and one scale from x̂, nothing per feature. On data with non-negative codes (the N = 30 set) the
+    relaxed objective's x̂ ≈ (XXᵀ/T) x over-weights the mean direction; centring takes that out."""
+    return _r2_own_scale(X - X.mean(axis=0), Xhat - Xhat.mean(axis=0))
 
 
 def _checksum(x: np.ndarray) -> str:

@@ -117,10 +117,6 @@ def main(argv=None) -> int:
     return 0
 
 
-def _setting(row: dict) -> str:
-    return row.get("setting") or "?"
-
-
 def _pct(values, std: bool = False) -> str:
     """Mean (± std, ddof 1) in %, or "-" when a value is missing (the authors' rows have no run metrics)."""
     if not values or any(v is None for v in values):

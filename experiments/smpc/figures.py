@@ -62,6 +62,7 @@ def main(argv=None) -> int:
     s = np.sqrt(np.mean(np.sum(X**2, axis=1)))
     lines = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if ln.strip()]
     epochs = [ln for ln in lines if "test_r2" in ln]
+    X_kernel_matched = X @ (X.T @ X) / len(X)
     summary = {
         "run": str(run), "dataset": dataset, "params": manifest["circuit"]["params"],
         "epochs": len(epochs),
@@ -78,8 +79,8 @@ def main(argv=None) -> int:
         # = (XXᵀ/T) x (§7), the similarity-matching fixed point of the relaxed objective. Its R² says how far
         # the data's covariance is from isotropic on its span (dictionary coherence, latent means): a
         # reference for fit_r2_own_scale, not a bound.
-        "r2_kernel_matched": _r2_own_scale(X, X @ (X.T @ X) / len(X)),
-        "r2_kernel_matched_centred": _r2_centred(X, X @ (X.T @ X) / len(X)),
+        "r2_kernel_matched": _r2_own_scale(X, X_kernel_matched),
+        "r2_kernel_matched_centred": _r2_centred(X, X_kernel_matched),
     }
     if z_true is not None:
         summary["latent_error"] = latent_error(z_true, Z)
