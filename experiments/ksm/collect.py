@@ -1,5 +1,7 @@
 """Collect the KSM runs (results/ksm/<config>, written by run_all.sh) into experiments/ksm/results/: one JSON with
-each run's final figures beside the paper's (Table 1), and each run's figures renamed <config>_<figure>.png.
+each run's final figures beside the paper's (Table 1), and per run the small files that let a table be audited
+(manifest.json, metrics.jsonl, report.md, figures/*.png) in experiments/ksm/results/<config>/; never checkpoints
+or weights.
 
     python experiments/ksm/collect.py [--runs results/ksm] [--out experiments/ksm/results]
 """
@@ -43,8 +45,13 @@ def main(argv=None) -> int:
             "train_s": man["timings"].get("train_s"), "total_s": man["timings"].get("total_s"),
             "git_commit": man.get("git_commit"),
         }
+        dest = out / run.name
+        (dest / "figures").mkdir(parents=True, exist_ok=True)
+        for name in ("manifest.json", "metrics.jsonl", "report.md"):
+            if (run / name).exists():
+                shutil.copyfile(run / name, dest / name)
         for fig in sorted((run / "figures").glob("*.png")):
-            shutil.copyfile(fig, out / f"{run.name}_{fig.name}")
+            shutil.copyfile(fig, dest / "figures" / fig.name)
     atomic_write_json(out / "ksm_results.json", table)
     for name, r in table.items():
         f = r["final"]
