@@ -140,7 +140,41 @@ def summarize(paths) -> list[GroupSummary]:
                 g.stats[k] = _stats(vals)
         paper = (g.runs or g.incomplete)[0].config.get("paper")
         g.paper = dict(paper) if paper else None
+    _tell_apart(list(groups.values()))
     return sorted(groups.values(), key=lambda g: g.label)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _tell_apart(groups: list[GroupSummary]) -> None:
+    """Groups that share a name but not a config (runs of one config given different ``--set`` values, which,
+    unlike ``--grid``, leave the run name alone) get the config keys that tell them apart appended to their
+    label, e.g. ``fmnist_dense [params.revive_silent_output=20]``; a key one of them does not set reads
+    ``default``. Without this their table rows and curves would carry the same label."""
+    by_label: dict[str, list[GroupSummary]] = {}
+    for g in groups:
+        by_label.setdefault(g.label, []).append(g)
+    for label, same in by_label.items():
+        if len(same) < 2:
+            continue
+        flat = []
+        for g in same:
+            config = dict((g.runs or g.incomplete)[0].config)
+            for key in ("seed", "name", "paper"):
+                config.pop(key, None)
+            flat.append(_flatten(config))
+        missing = object()
+        keys = sorted({k for f in flat for k in f if len({repr(other.get(k, missing)) for other in flat}) > 1})
+        for g, f in zip(same, flat):
+            g.label = f"{label} [{', '.join(f'{k}={f[k]}' if k in f else f'{k}=default' for k in keys)}]"
 
 
 def headline_metrics(groups: list[GroupSummary]) -> tuple[str, ...]:

@@ -167,6 +167,25 @@ def test_summarize_groups_by_config_and_matches_hand_statistics(tiny_config, tmp
     assert (tmp_path / "sum" / "learning_curves_test_acc.png").stat().st_size > 10_000
 
 
+def test_summarize_labels_same_name_groups_by_what_differs(tiny_config, tmp_path):
+    """Runs of one config given different --set values keep one run name; their groups must not share a label."""
+    config = load_config(tiny_config)
+    run_sweep(expand(config, [0]), tmp_path / "faithful", workers=1)
+    d = config.to_dict()
+    d["params"]["lr_ho"] = 0.1
+    d["train"]["n_test"] = 40
+    run_sweep(expand(config_from_dict(d), [0]), tmp_path / "changed", workers=1)
+    d["params"].pop("lr_ho")
+    run_sweep(expand(config_from_dict(d), [0]), tmp_path / "unset", workers=1)
+    labels = [g.label for g in summarize([tmp_path / "faithful", tmp_path / "changed", tmp_path / "unset"])]
+    assert labels == [
+        "tiny [params.lr_ho=0.1, train.n_test=40]",
+        "tiny [params.lr_ho=0.3, train.n_test=80]",
+        "tiny [params.lr_ho=default, train.n_test=40]",
+    ]
+    assert [g.label for g in summarize([tmp_path / "faithful"])] == ["tiny"]  # alone: the name only
+
+
 def test_summarize_errors_name_the_file(tmp_path):
     with pytest.raises(ConfigError, match="no run folders"):
         summarize([tmp_path])
@@ -269,16 +288,24 @@ def test_sweep_share_of_cores_reaches_the_corinfomax_trainer_and_its_manifest(tm
         assert (opts["threads"], opts["lanes"], opts["kernel"], opts["gemm"] in ("onednn", "blas")) == (1, 1, "python", True)
 
 
+REPO = EXPERIMENTS.parent
+
+
 def _committed_summaries() -> list[Path]:
-    return sorted(p.parent for p in EXPERIMENTS.glob("*/results/**/summary.json") if list(p.parent.glob("*/manifest.json")))
+    return sorted(p.parent for p in EXPERIMENTS.glob("*/results/**/summary.json"))
 
 
 @pytest.mark.parametrize("folder", _committed_summaries(), ids=lambda p: str(p.relative_to(EXPERIMENTS)))
 def test_committed_summaries_are_reproduced_from_the_committed_runs(folder):
-    """A table under experiments/ is audited from the repository alone: summarising the committed manifest.json +
-    metrics.jsonl of its runs again gives exactly the committed summary.json (same groups, seeds, statistics)."""
+    """A table under experiments/ is audited from the repository alone: summarising again the committed
+    manifest.json + metrics.jsonl of the runs its summary.json names gives exactly that summary.json (same groups,
+    labels, seeds, statistics). A summary made from runs outside the repository fails here."""
     written = json.loads((folder / "summary.json").read_text())["groups"]
-    again = summarize([folder])
+    paths = [Path(r["path"]) for g in written for r in g["runs"]]
+    outside = [str(p) for p in paths if p.is_absolute() or not (REPO / p / "manifest.json").is_file()]
+    assert not outside, f"{folder}/summary.json names runs that are not committed: {outside[:3]}"
+    assert all(not g["incomplete"] for g in written), "a committed table should rest on complete runs only"
+    again = summarize([REPO / p for p in paths])
     assert [(g.label, g.group, [r.seed for r in g.runs]) for g in again] == [
         (g["label"], g["group_digest"], [r["seed"] for r in g["runs"]]) for g in written
     ]
@@ -287,5 +314,7 @@ def test_committed_summaries_are_reproduced_from_the_committed_runs(folder):
 
 
 def test_committed_summaries_exist():
-    """The smoke sweeps of both papers are committed (the parametrised test above would pass on none)."""
-    assert {p.parts[-3] for p in _committed_summaries()} >= {"corinfomax", "phsic"}
+    """The smoke sweeps of both papers and the CorInfoMax protocol table are committed (the parametrised test above
+    would pass on none)."""
+    folders = {str(p.relative_to(EXPERIMENTS)) for p in _committed_summaries()}
+    assert folders >= {"corinfomax/results/smoke", "phsic/results/smoke", "corinfomax/results/paper"}
