@@ -15,7 +15,7 @@ import pytest
 from neuromorph.cli import main
 from neuromorph.config import config_from_dict, load_config
 from neuromorph.errors import ConfigError, NeuromorphError
-from neuromorph.summarize import summarize, table
+from neuromorph.summarize import headline_metrics, summarize, table
 from neuromorph.sweep import expand, parse_grid, parse_seeds, run_sweep
 
 TINY = """
@@ -310,7 +310,8 @@ def test_committed_summaries_are_reproduced_from_the_committed_runs(folder):
         (g["label"], g["group_digest"], [r["seed"] for r in g["runs"]]) for g in written
     ]
     assert [g.stats for g in again] == [g["final"] for g in written]
-    assert all(g.stats["test_acc"]["n"] == len(g.runs) >= 2 for g in again)
+    headline = headline_metrics(again)
+    assert all(g.stats[m]["n"] == len(g.runs) >= 1 for g in again for m in headline)
 
 
 def test_committed_summaries_exist():

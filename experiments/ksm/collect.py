@@ -28,7 +28,8 @@ def main(argv=None) -> int:
         run = m.parent
         man = json.loads(m.read_text())
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-        if not rows:
+        if man.get("status") != "complete" or not rows:  # a run still going (or stopped) is not a table row yet
+            print(f"{run.name}: skipped ({man.get('status')}, {len(rows)} epochs)")
             continue
         last = rows[-1]
         cfg = man["config"]
