@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +33,7 @@ import torch
 from circuits.ksm import KSMTrainer, table1
 from neuromorph.data import load_dataset
 from neuromorph.io import atomic_write_json, atomic_write_text
+from neuromorph.runner import git_commit
 
 # setting -> (data set, scale, n_train, schedules benchmarked)
 SETTINGS = {
@@ -120,6 +123,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="results/ksm/bench")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()[0]
     device = torch.device(args.device)
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     peak = peak_gflops(dtype, device)
@@ -145,7 +149,10 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     meta = {"device": str(device), "dtype": args.dtype, "threads": torch.get_num_threads(), "torch": torch.__version__,
             "machine": platform.platform(), "processor": platform.processor(), "peak_square_gemm_gflops": peak,
-            "quick": args.quick, "note": "timings on a shared machine; the ratios are measured side by side"}
+            "quick": args.quick, "note": "timings on a shared machine; the ratios are measured side by side",
+            "command": " ".join([sys.executable, *sys.argv]), "git_commit": git_commit(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "loadavg_start": load_start,
+            "loadavg_end": os.getloadavg()[0]}
     atomic_write_json(out / "bench_ksm.json", {"meta": meta, "rows": rows})
     lines = [f"# KSM solver: seconds per epoch ({args.dtype}, {device}, {meta['threads']} thread(s); square-GEMM peak "
              f"{peak:.1f} GFLOP/s)", "",
