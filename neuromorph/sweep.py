@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import RunConfig, config_from_dict
-from .errors import BackendUnavailableError, ConfigError
+from .errors import BackendUnavailableError, ConfigError, NeuromorphError
 
 __all__ = ["ENGINES", "SweepResult", "parse_seeds", "parse_grid", "expand", "expand_seeds", "run_sweep"]
 
@@ -287,6 +287,24 @@ def _threads(config: RunConfig) -> int:
     return config.train.threads if config.train is not None and config.train.threads else 0
 
 
+def _validate_all(configs: Sequence[RunConfig]) -> None:
+    """The runner's data-free checks on each distinct config (one per grid point: seeds do not change what is
+    checked) before anything starts, so a wrong grid key or value is one error naming the run, not a failure
+    of every run of the sweep after the others have started."""
+    from .runner import validate_run
+
+    seen = set()
+    for c in configs:
+        key = c.group_digest()
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            validate_run(c, check_memory=False)
+        except NeuromorphError as exc:
+            raise type(exc)(f"{c.run_name}: {exc} (nothing of the sweep was started)") from exc
+
+
 def run_sweep(
     configs: Sequence[RunConfig],
     out_root="results",
@@ -324,6 +342,7 @@ def run_sweep(
             f"{workers} workers x {explicit} torch threads > {cores} cores; lower --workers to "
             f"{max(1, cores // explicit)} or set train.threads (the local engine keeps workers x threads <= cores)"
         )
+    _validate_all(configs)
     # Runs that leave train.threads at 0 share the cores evenly instead of each taking all of them.
     torch_threads = max(1, cores // workers)
     report = on_result or (lambda r: None)

@@ -99,15 +99,16 @@ def test_local_sweep_skips_complete_runs_and_lists_failures(tiny_config, tmp_pat
     out = capsys.readouterr().out
     assert "[tiny-seed0] complete" in out and "[tiny-seed1] complete" in out
     assert "2 complete, 0 skipped" in out
-    # again: nothing runs; plus one grid point whose circuit rejects its parameters (beta = 0)
+    # again: nothing runs; plus one grid point that fails only once its data load (more samples than the set
+    # has; a wrong key or value is refused before the sweep starts: test_sweep_refuses_a_bad_grid_...)
     rc = main(["sweep", str(tiny_config), "--seeds", "0-1", "--out-root", str(root), "--workers", "1",
-               "--grid", "params.beta=1.0,0.0"])
+               "--grid", "train.n_train=160,5000"])
     out = capsys.readouterr().out
     assert rc == 1
     assert "0 complete, 0 skipped" not in out
-    assert "[tiny-beta=1.0-seed0] complete" in out  # a new name: the grid point is its own run
+    assert "[tiny-n_train=160-seed0] complete" in out  # a new name: the grid point is its own run
     failed = [ln for ln in out.splitlines() if ln.startswith("  FAILED")]
-    assert len(failed) == 2 and all("beta must be non-zero" in ln for ln in failed)
+    assert len(failed) == 2 and all("n_train=5000 exceeds the 1437 samples available" in ln for ln in failed)
     assert main(["sweep", str(tiny_config), "--seeds", "0-1", "--out-root", str(root), "--workers", "1"]) == 0
     assert "0 complete, 2 skipped" in capsys.readouterr().out
 
@@ -165,6 +166,18 @@ def test_summarize_groups_by_config_and_matches_hand_statistics(tiny_config, tmp
     written = json.loads((tmp_path / "sum" / "summary.json").read_text())
     assert [g["n_complete"] for g in written["groups"]] == [3, 2]
     assert (tmp_path / "sum" / "learning_curves_test_acc.png").stat().st_size > 10_000
+
+
+def test_sweep_refuses_a_bad_grid_before_any_run_starts(tiny_config, tmp_path):
+    """A wrong grid key or value is one error naming the run, raised before anything is written (not one failure
+    per run after the sweep has started)."""
+    config = load_config(tiny_config)
+    with pytest.raises(ConfigError, match=r"tiny-nope=1-seed0: unknown key\(s\) \['nope'\].*nothing of the sweep was started"):
+        run_sweep(expand(config, [0, 1], parse_grid(["params.nope=1,2"])), tmp_path / "bad", workers=1)
+    with pytest.raises(ConfigError, match=r"tiny-batch=-4-seed0: .*batch"):
+        run_sweep(expand(config, [0], parse_grid(["params.batch=16,-4"])), tmp_path / "bad", workers=1)
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+    assert main(["sweep", str(tiny_config), "--seeds", "0", "--grid", "params.nope=1", "--out-root", str(tmp_path / "cli")]) == 2
 
 
 def test_summarize_labels_same_name_groups_by_what_differs(tiny_config, tmp_path):
