@@ -215,3 +215,20 @@ def test_git_changes_lists_modified_tracked_files(tmp_path):
     assert git_changes(repo) == ["b.py"]
     (tmp_path / "plain").mkdir()
     assert git_changes(tmp_path / "plain") is None
+
+
+def test_a_config_the_circuit_cannot_simulate_still_completes(tmp_path):
+    """pHSIC's batch trainer trains the cosine kernel, its streaming circuit cannot simulate it: the run's optional
+    phase-timeline figure is skipped with a note, and the run completes (it used to end 'failed' after training)."""
+    cfg = config_from_dict({
+        "circuit": "phsic", "seed": 0, "name": "cos",
+        "params": {"sizes": [64, 16, 10], "kernel": "cosine", "mode": "divnorm", "n_groups": 4, "batch": 32,
+                   "epochs": 1, "milestones": []},
+        "train": {"dataset": "digits", "epochs": 1, "n_train": 96, "n_test": 40, "threads": 1},
+    })
+    lines = []
+    out = run(cfg, tmp_path / "cos", log=lambda *a, **k: lines.append(" ".join(map(str, a))))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete", manifest.get("error")
+    assert not (out / "figures" / "phase_timeline.png").exists()
+    assert any("no phase timeline" in ln and "Gaussian kernel only" in ln for ln in lines)
