@@ -323,8 +323,9 @@ def test_committed_summaries_are_reproduced_from_the_committed_runs(folder):
         (g["label"], g["group_digest"], [r["seed"] for r in g["runs"]]) for g in written
     ]
     assert [g.stats for g in again] == [g["final"] for g in written]
+    # accuracy tables are seed statistics (at least 2 runs a row, as before); the KSM R² table is one seed a setting
     headline = headline_metrics(again)
-    assert all(g.stats[m]["n"] == len(g.runs) >= 1 for g in again for m in headline)
+    assert all(g.stats[m]["n"] == len(g.runs) >= (2 if m == "test_acc" else 1) for g in again for m in headline)
 
 
 def test_committed_summaries_exist():
