@@ -921,8 +921,6 @@ def _figures(circuit, trainer, data, out: Path, log) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io import atomic_write_bytes as _write
-
     figdir = out / "figures"
     figdir.mkdir(exist_ok=True)
     rows = read_jsonl(out / "metrics.jsonl")
@@ -976,7 +974,6 @@ def _figures(circuit, trainer, data, out: Path, log) -> None:
     from .plots import phase_timeline
 
     phase_timeline(circuit, trace, figdir / "phase_timeline.png", title=f"{circuit.name}: trained network, samples of the first update window through the phases")
-    _ = _write  # written through _savefig
 
 
 def _savefig(fig, path: Path) -> None:
@@ -985,24 +982,3 @@ def _savefig(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def _phase_timeline(circuit, trace, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    names = list(trace.states)
-    fig, axes = plt.subplots(len(names), 1, figsize=(6, 1.6 * len(names) + 0.6), sharex=True, squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, name in zip(axes[:, 0], names):
-        values = trace.states[name][0]  # first trial: (steps, units)
-        ax.plot(np.arange(values.shape[0]), values[:, : min(8, values.shape[1])], lw=1)
-        ax.set_ylabel(name)
-        for i, ph in enumerate(circuit.schedule.describe()):
-            ax.axvspan(ph["start"] - 0.5, ph["start"] + ph["steps"] - 0.5, color=colors[i % len(colors)], alpha=0.08)
-    for ph in circuit.schedule.describe():
-        axes[0, 0].text(ph["start"], axes[0, 0].get_ylim()[1], ph["name"], va="bottom", fontsize=8)
-    axes[-1, 0].set_xlabel("integration step within the trial")
-    fig.suptitle(f"{circuit.name}: one sample's compartments through the phases", fontsize=9)
-    fig.tight_layout()
-    _savefig(fig, path)
-    plt.close(fig)
