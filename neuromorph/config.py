@@ -46,6 +46,9 @@ class TrainConfig:
     data_root: str = ""  # "" = $NEUROMORPH_DATA or ~/.neuromorph/data (and known system paths)
     download: bool = False
     eval_train_subset: int = 0  # evaluate train accuracy on this many samples (0 = all)
+    # evaluate every this many epochs, and always after the last (Keras' validation_freq, Lightning's
+    # check_val_every_n_epoch): evaluation is a fifth of a CorInfoMax epoch, training is unaffected by it
+    eval_every: int = 1
     threads: int = 0  # torch threads (0 = torch's default)
 
 
@@ -203,6 +206,8 @@ def check_values(config: RunConfig) -> None:
         _require(tc.scale in SCALES, f"train.scale = {tc.scale!r} is unknown; choose one of {list(SCALES)}")
         _require(tc.epochs >= 1, f"train.epochs = {tc.epochs}: a run needs at least one epoch (e.g. --set train.epochs=5)")
         _require(tc.threads >= 0, f"train.threads = {tc.threads} is negative; give a thread count >= 1, or 0 for torch's default")
+        _require(tc.eval_every >= 1, f"train.eval_every = {tc.eval_every}; give 1 to evaluate after every epoch, or k >= 2 for "
+                 "every k-th epoch (the last epoch is always evaluated)")
         for key in ("n_train", "n_test", "eval_train_subset"):
             value = getattr(tc, key)
             _require(value >= 0, f"train.{key} = {value} is negative; give a sample count >= 1, or 0 for all samples")

@@ -775,13 +775,14 @@ def _train(circuit, config: RunConfig, data, out: Path, *, info, progress, log, 
         weights = trainer.weights()
         _check_weights(weights, epoch, None)
         t1 = time.perf_counter()
-        scores = _scores(trainer, data, train_eval_idx)
+        evaluated = _evaluates(tc, epoch)
+        scores = _scores(trainer, data, train_eval_idx) if evaluated else {}
         t_eval = time.perf_counter() - t1
         record = {
             "epoch": epoch + 1,  # as the console prints it: epoch 1/E ... E/E
             **scores,
             "train_seconds": t_epoch,
-            "eval_seconds": t_eval,
+            **({"eval_seconds": t_eval} if evaluated else {}),
             **extra,
             **trainer.epoch_metrics(),
         }
@@ -802,8 +803,11 @@ def _train(circuit, config: RunConfig, data, out: Path, *, info, progress, log, 
             ) from exc
         head = headline_metric(trainer)
         train_key = "train_" + head[len("test_"):]
-        log(f"epoch {epoch + 1}/{tc.epochs}: {head} {record[head]:.4f} {train_key} {record[train_key]:.4f} "
-            f"({t_epoch:.1f} s + eval {t_eval:.1f} s)")
+        if evaluated:
+            log(f"epoch {epoch + 1}/{tc.epochs}: {head} {record[head]:.4f} {train_key} {record[train_key]:.4f} "
+                f"({t_epoch:.1f} s + eval {t_eval:.1f} s)")
+        else:
+            log(f"epoch {epoch + 1}/{tc.epochs}: {t_epoch:.1f} s (evaluated every {tc.eval_every} epochs)")
     rows = read_jsonl(metrics_path)
     # the training time of a resumed run is that of the epochs that made its result, as metrics.jsonl lists
     manifest["timings"]["train_s"] = float(sum(r.get("train_seconds", 0.0) for r in rows))
@@ -815,6 +819,12 @@ def _train(circuit, config: RunConfig, data, out: Path, *, info, progress, log, 
 
     save_weights(out / "weights.npz", trainer.weights(), circuit, config_digest=config.digest())
     return trainer
+
+
+def _evaluates(tc, epoch: int) -> bool:
+    """Whether the epoch counted from 0 is scored: every ``eval_every``-th epoch and always the last, so a run's
+    final figures (manifest, summaries) exist whatever the cadence."""
+    return (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs
 
 
 def _task(trainer) -> str:
@@ -923,7 +933,9 @@ def _figures(circuit, trainer, data, out: Path, log) -> None:
 
     figdir = out / "figures"
     figdir.mkdir(exist_ok=True)
-    rows = read_jsonl(out / "metrics.jsonl")
+    # epochs that were not evaluated (train.eval_every > 1) have no test_/train_ figures: the curves skip them
+    every = read_jsonl(out / "metrics.jsonl")
+    rows = [r for r in every if "test_acc" in r or "test_r2" in r]
     if rows:
         fig, ax = plt.subplots(figsize=(5, 3.2))
         ep = [r["epoch"] for r in rows]
@@ -943,11 +955,11 @@ def _figures(circuit, trainer, data, out: Path, log) -> None:
         fig.tight_layout()
         _savefig(fig, figdir / "learning_curve.png")
         plt.close(fig)
-        angle_keys = sorted(k for k in rows[0] if k.startswith("angle"))
+        angle_keys = sorted(k for k in every[0] if k.startswith("angle"))  # measured after every epoch
         if angle_keys:
             fig, ax = plt.subplots(figsize=(5, 3.2))
             for k in angle_keys:
-                ax.plot(ep, [r[k] for r in rows], "o-", label=k)
+                ax.plot([r["epoch"] for r in every], [r[k] for r in every], "o-", label=k)
             ax.set_xlabel("epoch")
             ax.set_ylabel("degrees")
             ax.set_title("angle between forward and backward weights")

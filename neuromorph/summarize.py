@@ -239,7 +239,10 @@ def learning_curves(groups: list[GroupSummary], path: Path, metric: str = "test_
             continue
         n = min(len(c) for c in curves)
         a = scale * np.stack([c[:n] for c in curves])
-        ep = np.arange(1, n + 1)
+        # epochs no seed was evaluated at (train.eval_every > 1) are left out, so the line joins the ones that were
+        scored = ~np.isnan(a).all(axis=0)
+        a = a[:, scored]
+        ep = np.arange(1, n + 1)[scored]
         (line,) = ax.plot(ep, a.mean(axis=0), lw=2, label=f"{g.label} (n = {len(curves)})")
         if len(curves) > 1:
             sd = a.std(axis=0, ddof=1)

@@ -232,3 +232,60 @@ def test_a_config_the_circuit_cannot_simulate_still_completes(tmp_path):
     assert manifest["status"] == "complete", manifest.get("error")
     assert not (out / "figures" / "phase_timeline.png").exists()
     assert any("no phase timeline" in ln and "Gaussian kernel only" in ln for ln in lines)
+
+
+def test_eval_every_scores_every_kth_and_the_last_epoch_and_leaves_training_alone(tmp_path, monkeypatch):
+    """train.eval_every = 2 over 5 epochs scores epochs 2, 4 and 5 with exactly the figures of an every-epoch run
+    (evaluation draws no random number training uses), the weights match bit for bit, and a run resumed after
+    an unscored epoch goes on the same way; the summary's final figures and curves come from the scored rows."""
+    every, sparse, resumed = tmp_path / "every", tmp_path / "sparse", tmp_path / "resumed"
+    run(config(epochs=5), every, progress=False, log=quiet)
+    logs = []
+    run(config(epochs=5, eval_every=2), sparse, progress=False, log=logs.append)
+    full, part = metrics(every), metrics(sparse)
+    assert [r["epoch"] for r in part] == [1, 2, 3, 4, 5]  # every epoch has its line (train seconds, checkpoint)
+    scored = [r["epoch"] for r in part if "test_acc" in r]
+    assert scored == [2, 4, 5]
+    for r in part:
+        if r["epoch"] in scored:
+            ref = full[r["epoch"] - 1]
+            assert (r["test_acc"], r["train_acc"]) == (ref["test_acc"], ref["train_acc"])
+            assert r["eval_seconds"] >= 0
+        else:
+            assert "train_acc" not in r and "eval_seconds" not in r
+    assert any("epoch 3/5:" in m and "evaluated every 2 epochs" in m for m in logs)
+    we, ws = checkpoint_weights(every)[1], checkpoint_weights(sparse)[1]
+    for k in we:
+        np.testing.assert_array_equal(ws[k], we[k], err_msg=k)
+    manifest = json.loads((sparse / "manifest.json").read_text())
+    assert manifest["final"] == {"epoch": 5, "test_acc": full[4]["test_acc"], "train_acc": full[4]["train_acc"]}
+    assert (sparse / "figures" / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+    real = TwoCompTrainer.train_epoch
+
+    def crash_in_epoch_4(self, x, y, epoch, progress=None):
+        if epoch == 3:
+            raise RuntimeError("simulated crash in epoch 4")
+        return real(self, x, y, epoch, progress=progress)
+
+    monkeypatch.setattr(TwoCompTrainer, "train_epoch", crash_in_epoch_4)
+    with pytest.raises(RuntimeError, match="epoch 4"):
+        run(config(epochs=5, eval_every=2), resumed, progress=False, log=quiet)
+    monkeypatch.setattr(TwoCompTrainer, "train_epoch", real)
+    run(config(epochs=5, eval_every=2), resumed, resume=True, progress=False, log=quiet)
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_seconds")} for r in rows]  # noqa: E731
+    assert strip(metrics(resumed)) == strip(part)
+
+    from neuromorph.summarize import learning_curves, summarize
+
+    (group,) = summarize([sparse])
+    assert group.stats["test_acc"]["mean"] == full[4]["test_acc"] and group.stats["test_acc"]["n"] == 1
+    learning_curves([group], tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_every_must_be_positive():
+    with pytest.raises(ConfigError, match=r"train.eval_every = 0.*every k-th epoch"):
+        from neuromorph.config import check_values
+
+        check_values(config(eval_every=0))
