@@ -115,16 +115,28 @@ class RunConfig:
     def digest(self) -> str:
         """A short hash of the config: a results folder belongs to exactly one config ([paper] is left out:
         it describes the run, it does not change it)."""
-        d = self.to_dict()
-        d.pop("paper", None)
-        return _hash(d)
+        return _hash(self._digested(("paper",)))
 
     def group_digest(self) -> str:
         """The digest without seed and name: runs that differ only by seed share it (``neuromorph summarize``)."""
+        return _hash(self._digested(("paper", "seed", "name")))
+
+    def _digested(self, leave_out: tuple) -> dict:
         d = self.to_dict()
-        for key in ("paper", "seed", "name"):
+        for key in leave_out:
             d.pop(key, None)
-        return _hash(d)
+        for section, neutral in DIGEST_NEUTRAL.items():
+            for key, value in neutral.items():
+                if key in d.get(section, {}) and d[section][key] == value:
+                    del d[section][key]
+        return d
+
+
+# Section keys added after results had been written, each with the value that does what configs without the key
+# did. At that value a key is left out of the digests, so a results folder of an earlier version still resumes
+# and committed summaries keep their groups (tests/test_config.py checks every committed manifest). A new key
+# goes here; a changed default must not (it changes what runs, so the digest must change).
+DIGEST_NEUTRAL = {"train": {"eval_every": 1}}
 
 
 def _hash(d: dict) -> str:

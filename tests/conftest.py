@@ -86,7 +86,8 @@ def _available(target: str) -> None:
 @pytest.fixture(
     params=[
         "numpy",
-        "cython",
+        # every circuit on cython: in the Python 3.12 set, and under 3.11 in CI's `make test-extra` (20-minute budget)
+        pytest.param("cython", marks=pytest.mark.extra),
         pytest.param("cpp", marks=pytest.mark.standalone),
         pytest.param("cuda", marks=[pytest.mark.cuda_compile, pytest.mark.slow]),
     ]

@@ -3,7 +3,7 @@
 import pytest
 
 from neuromorph.circuit import circuit_names, get_circuit, make_params
-from neuromorph.config import CompareConfig, RunConfig, TrainConfig, VerifyConfig, load_config, parse_overrides
+from neuromorph.config import CompareConfig, RunConfig, TrainConfig, VerifyConfig, config_from_dict, load_config, parse_overrides
 from neuromorph.errors import ConfigError, UnknownCircuitError
 
 VALID = """\
@@ -157,3 +157,35 @@ def test_digest(tmp_path):
         load_config(path, ['verify.backends=["numpy"]']).digest(),
     }
     assert len(digests) == 5
+
+
+def _committed_manifests():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    for path in sorted(root.glob("**/manifest.json")):
+        manifest = json.loads(path.read_text())
+        if "config" in manifest and "config_digest" in manifest:  # run folders (scripts' manifests have neither)
+            yield path, manifest
+
+
+def test_committed_run_manifests_keep_their_config_digest():
+    """A key added to a config section later (train.eval_every) must not change the digest of configs written
+    before it: runs that were interrupted must still resume into their folders, and committed summaries keep
+    their groups. Every committed run's manifest is the record of what the digest was."""
+    found = list(_committed_manifests())
+    assert len(found) > 100  # the protocol runs of CorInfoMax, pHSIC, URFB, KSM
+    wrong = [(str(p), m["config_digest"], config_from_dict(m["config"]).digest()) for p, m in found
+             if config_from_dict(m["config"]).digest() != m["config_digest"]]
+    assert not wrong, wrong[:3]
+
+
+def test_eval_every_enters_the_digest_only_when_it_changes_what_runs():
+    base = {"circuit": "twocomp", "train": {"dataset": "digits", "epochs": 2}}
+    plain = config_from_dict(base)
+    same = config_from_dict({**base, "train": {**base["train"], "eval_every": 1}})
+    other = config_from_dict({**base, "train": {**base["train"], "eval_every": 5}})
+    assert plain.digest() == same.digest() and plain.group_digest() == same.group_digest()
+    assert other.digest() != plain.digest() and other.group_digest() != plain.group_digest()
+    assert plain.to_dict()["train"]["eval_every"] == 1  # the manifest still records it

@@ -110,6 +110,7 @@ def test_weight_decay_equivalence(variant, layers, lateral, brian_device):
     assert np.abs(plain.weights["W_ff0"][-1] - reference.weights["W_ff0"][-1]).max() > 1e-3  # the decay acts
 
 
+@pytest.mark.extra  # the contract runs CorInfoMax on cython (Python 3.12 set, `make test-extra` under 3.11)
 def test_cython_equivalence(brian_device):
     try:
         check_target("cython")
@@ -121,6 +122,7 @@ def test_cython_equivalence(brian_device):
 
 
 @pytest.mark.standalone
+@pytest.mark.extra  # the sparse DO variant; the contract builds the dense default on cpp_standalone in `make test`
 def test_cpp_standalone_equivalence(brian_device):
     try:
         check_target("cpp")

@@ -69,6 +69,7 @@ def test_verify_numpy(mode, monkeypatch):
 
 
 @pytest.mark.standalone
+@pytest.mark.extra
 # the default mode's instance runs on cpp_standalone in tests/test_contract.py already (the same build)
 @pytest.mark.parametrize("mode", [m for m in MODES if m != PHSICParams().mode])
 def test_verify_cpp(mode, monkeypatch):

@@ -39,6 +39,7 @@ def test_brian_numpy_equals_torch(overrides):
 
 
 @pytest.mark.standalone
+@pytest.mark.extra
 def test_brian_cpp_equals_torch_frfb_window(tmp_path):
     """FRFB with window updates compiled (cpp_standalone; the contract test covers the default instance on every
     backend, experiments/urfb/verify_all.py runs every case on every backend)."""
