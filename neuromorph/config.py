@@ -47,7 +47,8 @@ class TrainConfig:
     download: bool = False
     eval_train_subset: int = 0  # evaluate train accuracy on this many samples (0 = all)
     # evaluate every this many epochs, and always after the last (Keras' validation_freq, Lightning's
-    # check_val_every_n_epoch): evaluation is a fifth of a CorInfoMax epoch, training is unaffected by it
+    # check_val_every_n_epoch): scoring the test set and the training subset can be a sizeable share of an
+    # epoch's time, and training does not depend on it
     eval_every: int = 1
     threads: int = 0  # torch threads (0 = torch's default)
 
