@@ -62,8 +62,10 @@ test-fast: $(STAMP)
 test-nvcc: $(STAMP)
 	NEUROMORPH_NVCC=twocomp $(BIN)/python -m pytest -q -rs -m cuda_compile -k twocomp $(PYTEST_ARGS)
 
+# NVCC_CIRCUITS: the circuits built with nvcc (comma-separated, or all); the others' CUDA projects are generated only
+NVCC_CIRCUITS ?= all
 test-cuda: $(STAMP)
-	NEUROMORPH_NVCC=all $(BIN)/python -m pytest -q -rs -m cuda_compile $(PYTEST_ARGS)
+	NEUROMORPH_NVCC=$(NVCC_CIRCUITS) $(BIN)/python -m pytest -q -rs -m cuda_compile --durations=10 $(PYTEST_ARGS)
 
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest -q -rs -m gpu $(PYTEST_ARGS)
