@@ -86,7 +86,7 @@ def _available(target: str) -> None:
 @pytest.fixture(
     params=[
         "numpy",
-        # every circuit on cython: in the Python 3.12 set, and under 3.11 in CI's `make test-extra` (20-minute budget)
+        # every circuit on cython: in the Python 3.12 set (CI), and under 3.11 in `make test-extra` (by hand: time budgets)
         pytest.param("cython", marks=pytest.mark.extra),
         pytest.param("cpp", marks=pytest.mark.standalone),
         pytest.param("cuda", marks=[pytest.mark.cuda_compile, pytest.mark.slow]),
